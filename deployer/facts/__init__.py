@@ -1,0 +1,1 @@
+"""Hardware and software facts about a host, gathered in one round trip."""

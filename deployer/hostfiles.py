@@ -1,0 +1,132 @@
+"""Files on a host: stat, read, and atomic writes, each in one round trip.
+
+Writes go to a temporary file beside the target, are checked for their full
+size, get their mode and owner, and only then are renamed over the target: an
+interrupted write never leaves a half file at the final path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from dataclasses import dataclass
+
+from deployer.errors import ModuleFailure
+from deployer.modules.base import TaskContext
+
+_STAT_SCRIPT = r"""p=%(path)s
+if [ -L "$p" ]; then printf 'link|'; readlink "$p"; stat -L -c '%%F' "$p" 2>/dev/null || echo dangling
+elif [ -e "$p" ]; then stat -c '%%F|%%a|%%U|%%G|%%s|%%Y' "$p"%(hash)s
+else echo absent; fi"""
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """What is at a path on the host."""
+
+    path: str
+    kind: str  # "file", "directory", "link", "other", "absent"
+    mode: int | None = None
+    owner: str | None = None
+    group: str | None = None
+    size: int | None = None
+    mtime: int | None = None
+    link_target: str | None = None
+    sha256: str | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.kind != "absent"
+
+    @property
+    def mode_str(self) -> str | None:
+        return None if self.mode is None else f"{self.mode:04o}"
+
+
+def _kind(text: str) -> str:
+    text = text.strip()
+    if text in ("regular file", "regular empty file"):
+        return "file"
+    if text == "directory":
+        return "directory"
+    return "other"
+
+
+def stat(ctx: TaskContext, path: str, checksum: bool = False) -> FileStat:
+    """Stat `path` (not following a final symlink); with checksum, sha256 of a regular file."""
+    q = shlex.quote(path)
+    hashing = f'; [ -f "$p" ] && sha256sum "$p" | cut -d" " -f1' if checksum else ""
+    res = ctx.probe(_STAT_SCRIPT % {"path": q, "hash": hashing})
+    if not res.ok:
+        raise ModuleFailure(f"cannot stat {path}: {res.tail(3)}")
+    lines = res.stdout.splitlines()
+    if not lines or lines[0] == "absent":
+        return FileStat(path, "absent")
+    if lines[0].startswith("link|"):
+        return FileStat(path, "link", link_target=lines[0][5:])
+    kind, mode, owner, group, size, mtime = lines[0].split("|")
+    digest = lines[1].strip() if checksum and len(lines) > 1 else None
+    return FileStat(path, _kind(kind), int(mode, 8), owner, group, int(size), int(mtime), sha256=digest)
+
+
+def read(ctx: TaskContext, path: str) -> bytes | None:
+    """The bytes of a regular file, or None when it does not exist."""
+    q = shlex.quote(path)
+    res = ctx.probe(f"if [ -f {q} ]; then cat {q}; else exit 3; fi")
+    if res.rc == 3:
+        return None
+    if not res.ok:
+        raise ModuleFailure(f"cannot read {path}: {res.tail(3)}")
+    return res.stdout_bytes
+
+
+def write(
+    ctx: TaskContext,
+    path: str,
+    data: bytes,
+    mode: str | int | None = None,
+    owner: str | None = None,
+    group: str | None = None,
+) -> None:
+    """Atomically replace `path` with `data`; keep the old mode/owner unless given."""
+    q = shlex.quote(path)
+    size = len(data)
+    digest = hashlib.sha256(data).hexdigest()
+    steps = [
+        f"p={q}; d=$(dirname \"$p\"); b=$(basename \"$p\")",
+        't=$(mktemp "$d/.$b.deployer-XXXXXX") || exit 1',
+        "trap 'rm -f \"$t\"' EXIT",
+        'cat > "$t"',
+        f'[ "$(wc -c < "$t")" -eq {size} ] || {{ echo "short write" >&2; exit 1; }}',
+        f'[ "$(sha256sum "$t" | cut -d" " -f1)" = {digest} ] || {{ echo "checksum mismatch" >&2; exit 1; }}',
+    ]
+    if mode is not None:
+        steps.append(f'chmod {shlex.quote(_mode(mode))} "$t"')
+    else:
+        steps.append('if [ -e "$p" ]; then chmod --reference="$p" "$t"; else chmod 0644 "$t"; fi')
+    if owner or group:
+        steps.append(f'chown {shlex.quote((owner or "") + (":" + group if group else ""))} "$t"')
+    else:
+        steps.append('[ -e "$p" ] && chown --reference="$p" "$t" 2>/dev/null; true')
+    steps.append('mv -f "$t" "$p"')
+    res = ctx.run(" && ".join(steps[:2]) + "\n" + "\n".join(f"{s} || exit 1" for s in steps[2:]), stdin=data)
+    if not res.ok:
+        raise ModuleFailure(f"cannot write {path}: {res.tail(3)}")
+
+
+def _mode(mode: str | int) -> str:
+    if isinstance(mode, int):
+        return f"{mode:04o}"
+    return mode
+
+
+def normalize_mode(mode: str | int | None) -> int | None:
+    """'0644', '644', 0o644, 'u=rw,g=r,o=r' -> 0o644 (symbolic modes need a base: returns None)."""
+    if mode is None:
+        return None
+    if isinstance(mode, int):
+        return mode
+    text = str(mode).strip()
+    if text.isdigit():
+        return int(text, 8)
+    return None
