@@ -15,12 +15,13 @@ import secrets
 import selectors
 import shlex
 import subprocess
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator, Mapping
 
-from deployer.errors import HostError, ModuleFailure
+from deployer.errors import HostError, Interrupted, ModuleFailure
 
 CHUNK = 1 << 20
 #: Sent as the sudo prompt; never a real word so it cannot be confused with output.
@@ -225,10 +226,14 @@ def drive(
 class Connection(ABC):
     """A way to run commands and move bytes on one host."""
 
-    #: the inventory name of the host
-    name: str
-    #: the user commands run as before any become
-    login_user: str
+    def __init__(self, name: str, login_user: str) -> None:
+        #: the inventory name of the host
+        self.name = name
+        #: the user commands run as before any become
+        self.login_user = login_user
+        self._active: set[_Stream] = set()
+        self._active_lock = threading.Lock()
+        self._interrupted = False
 
     def run(
         self,
@@ -249,11 +254,29 @@ class Connection(ABC):
             text = sudo_wrap(text, become, marker)
         else:
             become = None
+        if self._interrupted:
+            raise Interrupted(f"{self.name}: interrupted")
         stream = self._start(text)
+        with self._active_lock:
+            self._active.add(stream)
         try:
             return drive(stream, command, stdin, become, marker, timeout, progress)
+        except HostError:
+            if self._interrupted:
+                raise Interrupted(f"{self.name}: interrupted")
+            raise
         finally:
+            with self._active_lock:
+                self._active.discard(stream)
             stream.kill()
+
+    def interrupt(self) -> None:
+        """Stop every command running now (Ctrl-C); later run() calls raise Interrupted."""
+        self._interrupted = True
+        with self._active_lock:
+            streams = list(self._active)
+        for s in streams:
+            s.kill()
 
     @abstractmethod
     def _start(self, command: str) -> _Stream: ...
@@ -363,8 +386,7 @@ class LocalConnection(Connection):
     def __init__(self, name: str = "localhost") -> None:
         import getpass
 
-        self.name = name
-        self.login_user = getpass.getuser()
+        super().__init__(name, getpass.getuser())
 
     def _start(self, command: str) -> _Stream:
         return _PopenStream(command)

@@ -318,9 +318,8 @@ class SSHConnection(Connection):
     """One SSH connection to a host, reused for every task of the run."""
 
     def __init__(self, name: str, conn: fabric.Connection) -> None:
-        self.name = name
+        super().__init__(name, conn.user)
         self.fabric = conn
-        self.login_user = conn.user
         self._tunnels: dict[tuple[str, int], _Tunnel] = {}
         self._lock = threading.Lock()
 

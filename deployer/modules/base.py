@@ -118,6 +118,8 @@ class TaskContext:
     renderer: Callable[[str, Mapping[str, Any]], str] | None = None
     #: receives progress events (bytes done, bytes total, label); never prints
     progress_sink: Callable[[str, int, int, str], None] | None = None
+    #: environment variables for every command of this task (play/task `environment:`)
+    env: dict[str, str] = field(default_factory=dict)
     writable: bool = False
     result: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -140,7 +142,9 @@ class TaskContext:
         timeout: float | None = 300,
     ) -> CommandResult:
         """Run a read-only command (allowed in check() and under --check)."""
-        return self._conn().run(command, stdin=stdin, become=self._become(become), env=env, cwd=cwd, timeout=timeout)
+        return self._conn().run(
+            command, stdin=stdin, become=self._become(become), env=self._env(env), cwd=cwd, timeout=timeout
+        )
 
     def run(
         self,
@@ -164,8 +168,19 @@ class TaskContext:
                 sink(self.host, done, progress_total, progress_label)  # type: ignore[arg-type]
 
         return self._conn().run(
-            command, stdin=stdin, become=self._become(become), env=env, cwd=cwd, timeout=timeout, progress=progress
+            command,
+            stdin=stdin,
+            become=self._become(become),
+            env=self._env(env),
+            cwd=cwd,
+            timeout=timeout,
+            progress=progress,
         )
+
+    def _env(self, env: Mapping[str, str] | None) -> Mapping[str, str] | None:
+        if not self.env:
+            return env
+        return {**self.env, **(env or {})}
 
     def require_writable(self, what: str) -> None:
         if not self.writable:

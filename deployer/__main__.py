@@ -1,0 +1,3 @@
+from deployer.cli import run_main
+
+run_main()
