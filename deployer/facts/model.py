@@ -29,6 +29,9 @@ class CPUInfo(_Facts):
     cores_per_socket: int | None = None
     cores: int | None = Field(None, description="physical cores, all sockets")
     threads: int | None = Field(None, description="logical CPUs online")
+    usable_threads: int | None = Field(
+        None, description="logical CPUs the login shell may run on (nproc: affinity/cpuset, e.g. a Slurm allocation)"
+    )
     numa_nodes: list[NumaNode] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list, description="ISA flags that matter for LLM inference")
     mhz_max: float | None = None
@@ -78,6 +81,7 @@ class DiskInfo(_Facts):
 
 class OSInfo(_Facts):
     id: str | None = None
+    id_like: str | None = Field(None, description="os-release ID_LIKE, e.g. 'rhel fedora'")
     version_id: str | None = None
     pretty_name: str | None = None
     kernel: str | None = None
@@ -111,6 +115,7 @@ class HostFacts(_Facts):
     hostname: str = "unknown"
     arch: str = Field("unknown", description="Go/Ollama naming: amd64, arm64")
     user: str | None = Field(None, description="the login user")
+    home: str | None = Field(None, description="the login user's $HOME on the host")
     is_root: bool = False
     cpu: CPUInfo = Field(default_factory=CPUInfo)
     memory: MemoryInfo = Field(default_factory=MemoryInfo)
