@@ -121,6 +121,13 @@ def _first_line(text: str) -> str:
     return next((ln.strip() for ln in text.splitlines() if ln.strip()), "no output")
 
 
+def _tool_failed(tool: str, text: str) -> str:
+    rc = _rc(text)
+    if rc in (124, 137):  # timeout(1): TERM, then KILL for a tool that ignored it
+        return f"{tool} did not answer within the probe's time limit"
+    return f"{tool} failed (exit {rc}): {_first_line(text)}"
+
+
 def _host(facts: HostFacts, text: str, notes: list[str]) -> None:
     kv = parse_kv(text)
     facts.hostname = kv.get("hostname") or facts.hostname
@@ -153,7 +160,7 @@ def _cpu(parsed: CPUInfo, facts: HostFacts) -> None:
 
 def _lscpu(facts: HostFacts, text: str, notes: list[str]) -> None:
     if _rc(text):
-        notes.append(f"lscpu failed (exit {_rc(text)}): {_first_line(text)}")
+        notes.append(_tool_failed("lscpu", text))
     if text.strip():
         _cpu(parse_lscpu(text), facts)
 
@@ -191,7 +198,7 @@ def _dmidecode(facts: HostFacts, text: str, notes: list[str]) -> None:
 def _nvidia(facts: HostFacts, text: str, notes: list[str]) -> None:
     gpus = parse_nvidia_smi(text)
     if _rc(text) and not gpus:
-        notes.append(f"nvidia-smi failed (exit {_rc(text)}): {_first_line(text)}")
+        notes.append(_tool_failed("nvidia-smi", text))
     facts.gpus.extend(gpus)
     drivers = {g.driver for g in gpus if g.driver}
     if drivers:
@@ -206,7 +213,7 @@ def _nvidia_header(facts: HostFacts, text: str, notes: list[str]) -> None:
 
 def _rocm(facts: HostFacts, text: str, notes: list[str]) -> None:
     if _rc(text):
-        notes.append(f"rocm-smi failed (exit {_rc(text)}): {_first_line(text)}")
+        notes.append(_tool_failed("rocm-smi", text))
     if text.strip():
         facts.gpus.extend(parse_rocm_smi(text))
 
@@ -318,6 +325,8 @@ def build_facts(sections: dict[str, str]) -> HostFacts:
         arrived = [name for name in sections if name != DONE]
         where = f"after section {arrived[-1]}" if arrived else "before any section"
         notes.append(f"the probe's output ended early ({where}): later facts are missing")
+    if facts.arch == "unknown":
+        facts.arch = go_arch(facts.cpu.machine)
     facts.gpus.sort(key=lambda g: (g.vendor, g.index))
     facts.notes = notes
     return facts

@@ -19,6 +19,8 @@ while [ "$#" -gt 0 ]; do
     esac
 done
 
+# seconds any one tool may take; DEPLOYER_FACTS_TOOL_TIMEOUT overrides it
+_tt=${DEPLOYER_FACTS_TOOL_TIMEOUT:-10}
 _timeout=
 if command -v timeout >/dev/null 2>&1 && timeout 5 true >/dev/null 2>&1; then
     _timeout=yes
@@ -36,6 +38,14 @@ _t() {
 }
 
 _have() { command -v "$1" >/dev/null 2>&1; }
+
+# asked once: sudo -n leaves a line in the host's auth log each time
+_sudo=no
+if [ "$(id -u)" = 0 ]; then
+    _sudo=root
+elif _have sudo && _t "$_tt" sudo -n true >/dev/null 2>&1; then
+    _sudo=yes
+fi
 
 # _section NAME FUNCTION [ARGS...]: run FUNCTION in a subshell between markers
 _section() {
@@ -69,7 +79,7 @@ s_os_release() {
 
 s_lscpu() {
     _have lscpu || return 0
-    _t 10 lscpu
+    _t "$_tt" lscpu
 }
 
 # Only when lscpu is missing (minimal containers): the first processor block
@@ -131,22 +141,21 @@ s_cgroup() {
 
 s_dmidecode() {
     _have dmidecode || return 0
-    if [ "$(id -u)" = 0 ]; then
-        _t 10 dmidecode -t 17
-    elif _have sudo && _t 5 sudo -n true >/dev/null 2>&1; then
-        _t 10 sudo -n dmidecode -t 17
-    fi
+    case "$_sudo" in
+        root) _t "$_tt" dmidecode -t 17 ;;
+        yes) _t "$_tt" sudo -n dmidecode -t 17 ;;
+    esac
 }
 
 s_nvidia() {
     _have nvidia-smi || return 0
     fields=index,name,uuid,memory.total,memory.free,memory.used,driver_version,compute_cap,utilization.gpu
-    out=$(_t 10 nvidia-smi --query-gpu=$fields --format=csv,nounits 2>&1)
+    out=$(_t "$_tt" nvidia-smi --query-gpu=$fields --format=csv,nounits 2>&1)
     rc=$?
     case "$out" in
         *"not a valid field"*)
             # drivers before compute_cap existed refuse the whole query
-            out=$(_t 10 nvidia-smi --query-gpu=index,name,uuid,memory.total,memory.free,memory.used,driver_version,utilization.gpu --format=csv,nounits 2>&1)
+            out=$(_t "$_tt" nvidia-smi --query-gpu=index,name,uuid,memory.total,memory.free,memory.used,driver_version,utilization.gpu --format=csv,nounits 2>&1)
             rc=$? ;;
     esac
     printf '%s\n' "$out"
@@ -155,12 +164,12 @@ s_nvidia() {
 
 s_nvidia_header() {
     _have nvidia-smi || return 0
-    _t 10 nvidia-smi 2>&1 | grep -m 1 'Driver Version'
+    _t "$_tt" nvidia-smi 2>&1 | grep -m 1 'Driver Version'
 }
 
 s_rocm() {
     _have rocm-smi || return 0
-    _t 10 rocm-smi --showproductname --showmeminfo vram --json
+    _t "$_tt" rocm-smi --showproductname --showmeminfo vram --json
 }
 
 s_rocm_version() {
@@ -194,8 +203,8 @@ s_disks() {
             p=$(dirname "$p")
         done
         printf '@path\t%s\t%s\n' "$asked" "$p"
-        _t 10 df -P -B1 "$p" 2>/dev/null || _t 10 df -P "$p" 2>/dev/null \
-            || echo "statfs $(_t 10 stat -f -c '%S %b %a' "$p")"
+        _t "$_tt" df -P -B1 "$p" 2>/dev/null || _t "$_tt" df -P "$p" 2>/dev/null \
+            || echo "statfs $(_t "$_tt" stat -f -c '%S %b %a' "$p")"
     done
 }
 
@@ -207,15 +216,15 @@ s_glibc() {
 
 s_systemd() {
     [ -d /run/systemd/system ] && echo "run_systemd=yes"
-    _have systemctl && echo "state=$(_t 5 systemctl is-system-running 2>&1)"
+    _have systemctl && echo "state=$(_t "$_tt" systemctl is-system-running 2>&1)"
     return 0
 }
 
 s_docker() {
     _have docker || return 0
     echo "path=$(command -v docker)"
-    echo "client=$(_t 10 docker --version 2>&1)"
-    out=$(_t 10 docker info --format '{{.ServerVersion}}' 2>&1)
+    echo "client=$(_t "$_tt" docker --version 2>&1)"
+    out=$(_t "$_tt" docker info --format '{{.ServerVersion}}' 2>&1)
     rc=$?
     echo "info_rc=$rc"
     printf '%s\n' "$out" | sed 's/^/info=/' | head -n 3
@@ -224,19 +233,13 @@ s_docker() {
 s_ollama() {
     _have ollama || return 0
     echo "path=$(command -v ollama)"
-    _t 10 ollama -v 2>&1 | sed 's/^/version=/'
+    _t "$_tt" ollama -v 2>&1 | sed 's/^/version=/'
     echo "@list"
-    _t 10 ollama list 2>&1
+    _t "$_tt" ollama list 2>&1
 }
 
 s_sudo() {
-    if [ "$(id -u)" = 0 ]; then
-        echo "sudo=root"
-    elif _have sudo && _t 5 sudo -n true >/dev/null 2>&1; then
-        echo "sudo=yes"
-    else
-        echo "sudo=no"
-    fi
+    echo "sudo=$_sudo"
 }
 
 s_env() {
