@@ -100,7 +100,7 @@ def split_sections(output: str) -> dict[str, str]:
         begin, end, rc, done = m.groups()
         if name is not None and end != name:
             sections[name] = SectionText("\n".join(lines).strip("\n"), None)
-            name = None
+            name, lines = None, []
         if begin:
             name, lines = begin, []
         elif end:

@@ -21,9 +21,12 @@ done
 
 # seconds any one tool may take; DEPLOYER_FACTS_TOOL_TIMEOUT overrides it
 _tt=${DEPLOYER_FACTS_TOOL_TIMEOUT:-10}
+# coreutils and recent busybox: TERM, then KILL 2 s later; older busybox: TERM only
 _timeout=
-if command -v timeout >/dev/null 2>&1 && timeout 5 true >/dev/null 2>&1; then
-    _timeout=yes
+if timeout -k 2 5 true >/dev/null 2>&1; then
+    _timeout="timeout -k 2"
+elif timeout 5 true >/dev/null 2>&1; then
+    _timeout=timeout
 fi
 
 # _t SECONDS CMD ARGS...: run CMD, killed after SECONDS where timeout(1) exists
@@ -31,7 +34,7 @@ _t() {
     _secs=$1
     shift
     if [ -n "$_timeout" ]; then
-        timeout -k 2 "$_secs" "$@"
+        $_timeout "$_secs" "$@"
     else
         "$@"
     fi

@@ -157,3 +157,13 @@ def test_plain_dict_of_sections_works_too():
     facts = build_facts({"lscpu": read_fixture("lscpu/aarch64-kunpeng920-2socket-4numa.txt"), "done": ""})
     assert (facts.cpu.machine, facts.cpu.cores, facts.arch) == ("aarch64", 128, "arm64")
     assert facts.notes == []
+
+
+def test_a_section_without_its_end_marker_does_not_swallow_the_next():
+    blob = full_blob().replace("\n@@deployer-facts:end:numa:0@@", "", 1)
+    sections = split_sections(blob)
+    assert sections["numa"].rc is None and sections["numa"] == "0 0-1 4942028"
+    assert sections["meminfo"].rc == 0 and sections["meminfo"].startswith("MemTotal:")
+    facts = build_facts(sections)
+    assert facts.memory.total_bytes == 24684084 * 1024
+    assert "section numa was cut off: its facts may be incomplete" in facts.notes
