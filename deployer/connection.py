@@ -82,7 +82,11 @@ class BecomeFailed(ModuleFailure):
 
 
 class CommandTimeout(HostError):
-    """A command did not finish within its timeout."""
+    """A command did not finish within its timeout; `partial` holds what it printed so far."""
+
+    def __init__(self, message: str, partial: "CommandResult | None" = None) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 def shell_quote(value: str) -> str:
@@ -174,7 +178,8 @@ def drive(
     while True:
         if timeout is not None and time.monotonic() - start > timeout:
             stream.kill()
-            raise CommandTimeout(f"command timed out after {timeout:g}s: {command[:200]}")
+            partial = CommandResult(command, -1, bytes(out), bytes(err), time.monotonic() - start)
+            raise CommandTimeout(f"command timed out after {timeout:g}s: {command[:200]}", partial)
         want_write = authed and stdin_open
         o, e, finished, can_write = stream.poll(0.5, want_write)
         out += o
