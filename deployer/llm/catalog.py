@@ -203,8 +203,10 @@ class Catalog:
         base = name.split(":", 1)[0]
         if base in self.families:
             return self.families[base]
-        hint = did_you_mean(base, list(self.families)) or f"known models: {', '.join(sorted(self.families))}"
-        raise InputError(f"unknown model '{base}'", hint=f"{hint}; add it to a catalogue file to use it")
+        known = f"known models: {', '.join(sorted(self.families))}"
+        close = did_you_mean(base, list(self.families))
+        hint = f"{close} {known}" if close else f"{known}; add others in a catalogue file"
+        raise InputError(f"unknown model '{base}'", hint=hint)
 
     def resolve(self, name: str, tag: str | None = None) -> ModelTag:
         """The tag for 'family:tag', 'family' (its latest) or ('family', 'tag')."""
@@ -218,8 +220,9 @@ class Catalog:
         if tag in fam.tags:
             return fam.tags[tag]
         known = [t.tag for t in fam.ordered()]
-        hint = did_you_mean(tag, known) or f"known tags of {fam.name}: {', '.join(known)}"
-        raise InputError(f"unknown tag '{fam.name}:{tag}'", hint=hint)
+        close = did_you_mean(tag, known)
+        listing = f"known tags of {fam.name}: {', '.join(known)}"
+        raise InputError(f"unknown tag '{fam.name}:{tag}'", hint=f"{close} {listing}" if close else listing)
 
 
 @dataclass

@@ -214,14 +214,10 @@ def plan_memory(tag: ModelTag, weights: int, facts: HostFacts, opts: SizingOptio
 def _spread(layers: int, fits: dict[int, int]) -> dict[int, int]:
     """Layers over several GPUs in proportion to what each can hold."""
     total = sum(fits.values())
-    alloc = {i: min(n, layers * n // total) for i, n in fits.items()}
-    left = layers - sum(alloc.values())
-    for i in sorted(fits, key=lambda i: fits[i] - alloc[i], reverse=True):
-        if left <= 0:
-            break
-        add = min(left, fits[i] - alloc[i])
-        alloc[i] += add
-        left -= add
+    alloc = {i: layers * n // total for i, n in fits.items()}
+    while sum(alloc.values()) < layers:  # hand out the remainder one layer at a time, emptiest GPU first
+        i = max((i for i in fits if alloc[i] < fits[i]), key=lambda i: (fits[i] - alloc[i]) / fits[i])
+        alloc[i] += 1
     return {i: n for i, n in alloc.items() if n > 0}
 
 

@@ -90,6 +90,10 @@ def parse_hardware_spec(text: str, hostname: str = "spec") -> HostFacts:
             continue
         count, name = _gpu_items(value)
         found = match_gpu(name, int(vram) if vram else None)
+        if found.entry is None and count > 1:  # "7900 XTX" is a name, not 7900 x "TX"
+            whole = match_gpu(value, int(vram) if vram else None)
+            if whole.entry is not None:
+                count, name, found = 1, value.strip(), whole
         if found.entry is None:
             raise _fail(f"unknown GPU '{name}'", _close_gpus(name))
         if found.ambiguous and vram is None:

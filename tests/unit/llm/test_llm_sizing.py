@@ -175,3 +175,10 @@ def test_gpu_memory_unknown_is_not_used(catalog):
                       memory=MemoryInfo(total_bytes=64 * GIB, available_bytes=60 * GIB))
     plan = _plan(catalog, "deepseek-r1:7b", facts, placement="gpu")
     assert plan.placement == "none" and "no GPU with known memory" in plan.why
+
+
+def test_layers_spread_evenly_over_equal_gpus(catalog):
+    facts = parse_hardware_spec("gpu=8xH100 SXM,ram=2048")
+    plan = _plan(catalog, "deepseek-r1:671b", facts, placement="gpu")
+    assert plan.placement == "gpu" and sum(plan.gpu_layers.values()) == 61
+    assert max(plan.gpu_layers.values()) - min(plan.gpu_layers.values()) <= 1

@@ -26,6 +26,12 @@ def test_counted_gpus_and_ram():
     assert facts.memory.total_bytes == facts.memory.available_bytes == 512 * GIB
 
 
+def test_a_name_that_starts_like_a_count_is_a_name():
+    facts = parse_hardware_spec("gpu=7900 XTX")
+    assert [g.name for g in facts.gpus] == ["Radeon RX 7900 XTX"]
+    assert len(parse_hardware_spec("gpu=2x 7900 XTX").gpus) == 2
+
+
 def test_repeated_gpu_keys_and_a_vram_override():
     facts = parse_hardware_spec("gpu=RTX 3090, gpu=1x RTX 4090, vram=20")
     assert [g.name for g in facts.gpus] == ["RTX 3090", "RTX 4090"]
