@@ -74,12 +74,12 @@ class RunPrinter:
         self._last_progress: dict[tuple[str, str], float] = {}
 
     def play_start(self, play: Play, hosts: list[str]) -> None:
-        self.o.err.print(f"\n[bold]PLAY [{escape(play.name)}][/] [dim]({len(hosts)} host{'s' if len(hosts) != 1 else ''})[/]")
+        self.o.err.print(f"\n[bold]{escape(f'PLAY [{play.name}]')}[/] [dim]({len(hosts)} host{'s' if len(hosts) != 1 else ''})[/]")
 
     def task_start(self, task: Task, handler: bool) -> None:
         kind = "HANDLER" if handler else "TASK"
         origin = f" [dim]({task.origin}:)[/]" if task.origin else ""
-        self.o.err.print(f"[bold]{kind} [{escape(task.name)}][/]{origin}")
+        self.o.err.print(f"[bold]{escape(f'{kind} [{task.name}]')}[/]{origin}")
 
     def notice(self, message: str) -> None:
         self.o.warn(self.redactor.text(message))
@@ -95,6 +95,11 @@ class RunPrinter:
         self.o.err.print(f"  [dim]{escape(host)}: {escape(label)}{pct} ({_size(done)}{' / ' + _size(total) if total else ''})[/]")
 
     def host_result(self, r: TaskResult) -> None:
+        if r.items and not r.no_log:
+            for item in r.items:
+                if item.status != "skipped" or self.verbosity:
+                    self.host_result(item)
+            return
         status = "ignored" if r.status == "failed" and r.ignored else r.status
         style = STYLES.get(status, "")
         msg = NO_LOG_TEXT if r.no_log else self.redactor.text(r.msg)
@@ -119,9 +124,6 @@ class RunPrinter:
             data = json.dumps(self.redactor.data(r.data), indent=2, default=str)
             for text in data.splitlines()[:200]:
                 self.o.err.print(f"      [dim]{escape(text)}[/]")
-        for item in r.items:
-            if item.status != "skipped" or self.verbosity:
-                self.host_result(item)
 
     def _print_diff(self, label: str, before: str | None, after: str | None) -> None:
         a = self.redactor.text(before or "").splitlines(keepends=True)

@@ -55,7 +55,7 @@ UNSUPPORTED = {
 
 
 class _Keywords(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 Cond = str | bool | list[str | bool]
@@ -75,7 +75,7 @@ class TaskKeywords(_Keywords):
     loop: str | list[Any] | None = None
     with_items: str | list[Any] | None = None
     loop_control: LoopControl = Field(default_factory=LoopControl)
-    register: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    register_as: str | None = Field(None, alias="register", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     notify: list[str] = Field(default_factory=list)
     listen: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)

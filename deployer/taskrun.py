@@ -179,14 +179,25 @@ def run_task(task: Task, hs: HostState, env: RunEnv) -> TaskResult:
     return result
 
 
+PENDING_MSG = "would run; its input comes from an earlier task that would change (not known under --check)"
+
+
+def _depends_on_pending(task: Task, hs: HostState, env: RunEnv, exc: Exception) -> bool:
+    """Under --check: did this template error come from a result an earlier task did not produce?"""
+    if not (env.check and hs.pending_registers and isinstance(exc, TemplateError)):
+        return False
+    used = env.templar.variables_of(task.args) | env.templar.variables_of(task.kw.when or "")
+    for f in task.module.expression_fields:
+        exprs = task.args.get(f)
+        for e in exprs if isinstance(exprs, list) else [exprs]:
+            if isinstance(e, str):
+                used |= env.templar.expression_variables(e)
+    return bool(used & hs.pending_registers)
+
+
 def _failure(hs: HostState, task: Task, env: RunEnv, exc: Exception) -> TaskResult:
-    if env.check and hs.pending_registers and isinstance(exc, TemplateError):
-        used = env.templar.variables_of(task.args) | env.templar.variables_of(task.kw.when or "")
-        if used & hs.pending_registers:
-            return TaskResult(
-                hs.name, task.name, task.action, "changed",
-                msg="would run; its input comes from an earlier task that would change (not known under --check)",
-            )  # fmt: skip
+    if _depends_on_pending(task, hs, env, exc):
+        return TaskResult(hs.name, task.name, task.action, "changed", msg=PENDING_MSG)
     ignored = _ignored(task, env, hs)
     return TaskResult(hs.name, task.name, task.action, "failed", msg=_message(exc, task), ignored=ignored)
 
@@ -269,6 +280,8 @@ def _run_item(task: Task, hs: HostState, env: RunEnv, variables: Variables, item
         except Exception as exc:  # noqa: BLE001 - a module bug must fail one task, not the run
             error = DeployerError(f"internal error in {task.action}: {exc!r}\n{traceback.format_exc(limit=6)}")
         data = dict(ctx.result)
+        if error is not None and _depends_on_pending(task, hs, env, error):
+            return TaskResult(hs.name, name, task.action, "changed", msg=PENDING_MSG, no_log=no_log)
         if error is not None:
             status = "failed"
             msg = _message(error, task)
@@ -284,7 +297,7 @@ def _run_item(task: Task, hs: HostState, env: RunEnv, variables: Variables, item
             _apply_overrides(task, templar, variables, result)
         if task.kw.until is None or not ran or attempt > retries:
             break
-        probe_vars = variables.with_layer({task.kw.register: result.registered()} if task.kw.register else {})
+        probe_vars = variables.with_layer({task.kw.register_as: result.registered()} if task.kw.register_as else {})
         if templar.condition(task.kw.until, probe_vars):
             break
         time.sleep(delay)
@@ -309,7 +322,7 @@ def _apply_overrides(task: Task, templar: Templar, variables: Variables, result:
     """changed_when / failed_when, evaluated with the task's own result registered."""
     if task.kw.changed_when is None and task.kw.failed_when is None:
         return
-    scope = variables.with_layer({task.kw.register: result.registered()} if task.kw.register else {})
+    scope = variables.with_layer({task.kw.register_as: result.registered()} if task.kw.register_as else {})
     if task.kw.changed_when is not None and result.status in ("ok", "changed"):
         result.status = "changed" if _cond_value(templar, task.kw.changed_when, scope) else "ok"
     if task.kw.failed_when is not None and result.status != "skipped":
@@ -323,12 +336,12 @@ def _apply_overrides(task: Task, templar: Templar, variables: Variables, result:
 
 def _record(task: Task, hs: HostState, env: RunEnv, result: TaskResult) -> None:
     """register, pending marks under --check, notify."""
-    if task.kw.register:
-        hs.persistent[task.kw.register] = result.registered()
+    if task.kw.register_as:
+        hs.persistent[task.kw.register_as] = result.registered()
         if env.check and result.status == "changed":
-            hs.pending_registers.add(task.kw.register)
+            hs.pending_registers.add(task.kw.register_as)
         else:
-            hs.pending_registers.discard(task.kw.register)
+            hs.pending_registers.discard(task.kw.register_as)
     if env.check and result.status == "changed":
         hs.pending_check = True
     if result.status == "changed":

@@ -24,6 +24,7 @@ import yaml
 from jinja2.sandbox import SandboxedEnvironment
 
 from deployer.errors import DeployerError, InputError, Location
+from deployer.yamlload import UnsafeText
 
 #: The value of ``omit``: an argument rendered to this is dropped.
 OMIT = "__deployer_omit_" + hashlib.sha256(b"omit").hexdigest()[:12] + "__"
@@ -36,7 +37,9 @@ class TemplateError(DeployerError):
 
 
 def is_template(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value or "{#" in value)
+    if not isinstance(value, str) or isinstance(value, UnsafeText):
+        return False
+    return "{{" in value or "{%" in value or "{#" in value
 
 
 # -- filters ---------------------------------------------------------------

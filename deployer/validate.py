@@ -40,8 +40,8 @@ def _playbook_names(playbooks: Iterable[Playbook]) -> set[str]:
     for pb in playbooks:
         for play in pb.plays:
             for t in [*play.tasks, *play.handlers]:
-                if t.kw.register:
-                    names.add(t.kw.register)
+                if t.kw.register_as:
+                    names.add(t.kw.register_as)
                 if t.action == "set_fact":
                     names |= {k for k in t.args if isinstance(k, str)}
                 names |= set(getattr(t.module, "provides_vars", ()))
@@ -103,8 +103,8 @@ def _check_task(templar: Templar, task: Task, known: set[str]) -> list[InputErro
     out: list[InputError] = []
     lc = task.kw.loop_control
     local = known | set(task.kw.vars) | {lc.loop_var} | ({lc.index_var} if lc.index_var else set())
-    if task.kw.register:
-        local.add(task.kw.register)
+    if task.kw.register_as:
+        local.add(task.kw.register_as)
     fields: list[tuple[str, Any, Any]] = [("args", task.args, task.args)]
     for key in ("when", "loop", "with_items", "changed_when", "failed_when", "until", "no_log", "ignore_errors", "retries", "delay", "name"):
         value = getattr(task.kw, key)
@@ -117,6 +117,11 @@ def _check_task(templar: Templar, task: Task, known: set[str]) -> list[InputErro
                     out.extend(_check_expr(templar, e, local, task, key))
             continue
         fields.append((key, value, None))
+    for f in task.module.expression_fields:
+        exprs = task.args.get(f)
+        for e in exprs if isinstance(exprs, list) else [exprs]:
+            if isinstance(e, str):
+                out.extend(_check_expr(templar, e, local, task, f))
     fields.append(("vars", task.kw.vars, None))
     fields.append(("environment", task.kw.environment, None))
     for label, value, raw in fields:

@@ -76,6 +76,24 @@ class _Loader(yaml.SafeLoader):
             data.item_locs.append(_loc(self.source_path, child))
 
 
+class UnsafeText(str):
+    """Ansible's !unsafe: a string that is never templated."""
+
+
+def _unsafe(loader: _Loader, node: yaml.Node):
+    return UnsafeText(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+def _vault(loader: _Loader, node: yaml.Node):
+    raise InputError(
+        "ansible-vault encrypted values are not supported",
+        _loc(loader.source_path, node),
+        "decrypt it (ansible-vault decrypt) or pass the secret with -e @secrets.yml",
+    )
+
+
+_Loader.add_constructor("!unsafe", _unsafe)
+_Loader.add_constructor("!vault", _vault)
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_yaml_map)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_yaml_seq)
 

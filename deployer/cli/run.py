@@ -27,7 +27,9 @@ from deployer.targets import ConnectOptions
 
 def _load_all(playbooks: tuple[str, ...], inventories: tuple[str, ...], extra: tuple[str, ...], limit: str | None):
     extra_vars = parse_extra_vars(extra)
-    inventory = load_inventory(list(inventories)) if inventories else load_inventory(["localhost,"])
+    # group_vars/ and host_vars/ beside the playbooks apply too, as in Ansible
+    vars_dirs = list(dict.fromkeys(Path(p).resolve().parent for p in playbooks))
+    inventory = load_inventory(list(inventories) if inventories else ["localhost,"], vars_dirs=vars_dirs)
     books = [pbmod.load(p, extra_vars) for p in playbooks]
     warnings = validation.check(books, inventory, extra_vars, limit)
     return books, inventory, extra_vars, warnings

@@ -63,6 +63,11 @@ class Module(ABC, Generic[A]):
     needs_connection: ClassVar[bool] = True
     #: True when check() always returns a Change (command, shell): nothing to compare
     always_changes: ClassVar[bool] = False
+    #: Args fields holding bare Jinja expressions (assert's `that`, debug's `var`):
+    #: checked for undefined variables before the run like templates are
+    expression_fields: ClassVar[tuple[str, ...]] = ()
+    #: variable names this module sets for later tasks (set by ctx.set_vars)
+    provides_vars: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def check(self, ctx: "TaskContext", args: A) -> Change | None:
