@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from deployer.errors import ModuleFailure
 from deployer.modules.base import TaskContext
@@ -129,4 +130,67 @@ def normalize_mode(mode: str | int | None) -> int | None:
     text = str(mode).strip()
     if text.isdigit():
         return int(text, 8)
+    return None
+
+
+def write_stream(
+    ctx: TaskContext,
+    path: str,
+    source: bytes | BinaryIO,
+    size: int,
+    sha256: str,
+    mode: str | int | None = None,
+    owner: str | None = None,
+    group: str | None = None,
+    validate: str | None = None,
+    backup: bool = False,
+    label: str | None = None,
+) -> str | None:
+    """Atomically replace `path` with `size` bytes from `source` (bytes or an open file, streamed).
+
+    The temporary file beside `path` must have exactly `size` bytes and the
+    `sha256`, then pass `validate` (a command; ``%s`` names the temporary file)
+    before it is renamed over `path`. With `backup` an existing `path` is first
+    copied to ``path.<timestamp>~``; returns that name (or None).
+    """
+    steps = [
+        f"p={shlex.quote(path)}; d=$(dirname \"$p\"); b=$(basename \"$p\")",
+        't=$(mktemp "$d/.$b.deployer-XXXXXX") || exit 1',
+        "trap 'rm -f \"$t\"' EXIT",
+        'cat > "$t" || exit 1',
+        f'[ "$(wc -c < "$t")" -eq {size} ] || {{ echo "short write: $(wc -c < "$t") of {size} bytes" >&2; exit 1; }}',
+        f'[ "$(sha256sum "$t" | cut -d" " -f1)" = {sha256} ] || {{ echo "checksum mismatch" >&2; exit 1; }}',
+    ]
+    if mode is not None:
+        steps.append(f'chmod {shlex.quote(_mode(mode))} "$t" || exit 1')
+    else:
+        steps.append('if [ -e "$p" ]; then chmod --reference="$p" "$t"; else chmod 0644 "$t"; fi || exit 1')
+    if owner or group:
+        steps.append(f'chown {shlex.quote((owner or "") + (":" + group if group else ""))} "$t" || exit 1')
+    else:
+        steps.append('[ -e "$p" ] && chown --reference="$p" "$t" 2>/dev/null; true')
+    if validate:
+        # the validator's own output explains the failure; rc 4 tells it apart
+        check = validate.replace("%s", '"$t"')
+        steps.append(f'{check} >&2 || {{ echo "validate failed: exit $?" >&2; exit 4; }}')
+    if backup:
+        steps += [
+            'if [ -e "$p" ]; then bk="$p.$(date +%Y-%m-%d@%H:%M:%S)~"; [ -e "$bk" ] && bk="$p.$(date +%Y-%m-%d@%H:%M:%S).$$~"',
+            'cp -p "$p" "$bk" || exit 1; echo "backup=$bk"; fi',
+        ]
+    steps.append('mv -f "$t" "$p" || exit 1')
+    res = ctx.run(
+        "\n".join(steps),
+        stdin=source,
+        timeout=600 + size / (1 << 20),
+        progress_label=label,
+        progress_total=size,
+    )
+    if res.rc == 4:
+        raise ModuleFailure(f"validation of the new {path} failed, it was not replaced: {res.tail(8)}", data={"stderr": res.stderr})
+    if not res.ok:
+        raise ModuleFailure(f"cannot write {path}: {res.tail(3)}")
+    for line in res.stdout.splitlines():
+        if line.startswith("backup="):
+            return line[len("backup=") :]
     return None
