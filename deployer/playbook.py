@@ -213,22 +213,43 @@ def load(path: str | Path, extra_vars: dict[str, Any] | None = None) -> Playbook
 
 
 def _validation_errors(exc: ValidationError, raw: Any, default: Location) -> list[InputError]:
-    out = []
+    """pydantic errors -> InputErrors with positions; one per offending key."""
+    out: list[InputError] = []
+    seen: dict[tuple, InputError] = {}
     for err in exc.errors():
-        path = _clean_path(raw, err["loc"])
+        path = _clean_path(raw, err["loc"], err["type"] == "missing")
         loc = yamlload.locate(raw, path, default) or default
         key = ".".join(str(p) for p in path) or "value"
+        if tuple(path) in seen:
+            continue  # one message per key, not one per member of a union type
         if err["type"] == "extra_forbidden":
-            out.append(InputError(f"unknown key '{path[-1]}'", loc, None))
+            e = InputError(f"unknown key '{path[-1]}'", loc, None)
         elif err["type"] == "missing":
-            out.append(InputError(f"missing required key '{key}'", loc, f"add '{path[-1]}:'"))
+            e = InputError(f"missing required key '{key}'", loc, f"add '{path[-1]}:'")
         else:
-            value = err.get("input")
-            out.append(InputError(f"'{key}': {err['msg'].lower()} (got {value!r:.60})", loc))
+            expected = _expected(exc, err["loc"][: len(err["loc"])])
+            e = InputError(f"'{key}': {expected or err['msg'].lower()} (got {err.get('input')!r:.60})", loc)
+        seen[tuple(path)] = e
+        out.append(e)
     return out
 
 
-def _clean_path(raw: Any, loc: tuple) -> list:
+def _expected(exc: ValidationError, loc: tuple) -> str | None:
+    """'expected an integer, a string or a list' from the union members' errors at one key."""
+    kinds = []
+    names = {"int": "an integer", "str": "a string", "bool": "true/false", "float": "a number", "list": "a list", "dict": "a mapping"}
+    base = loc[:-1] if loc and isinstance(loc[-1], str) and loc[-1].split("[")[0] in names else loc
+    for e in exc.errors():
+        if tuple(e["loc"][: len(base)]) == tuple(base) and len(e["loc"]) == len(base) + 1:
+            kind = str(e["loc"][-1]).split("[")[0]
+            if kind in names and names[kind] not in kinds:
+                kinds.append(names[kind])
+    if len(kinds) < 2:
+        return None
+    return "expected " + ", ".join(kinds[:-1]) + " or " + kinds[-1]
+
+
+def _clean_path(raw: Any, loc: tuple, missing: bool = False) -> list:
     """A pydantic error location without the union-member names pydantic inserts."""
     out: list = []
     node = raw
@@ -239,7 +260,7 @@ def _clean_path(raw: Any, loc: tuple) -> list:
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             out.append(part)
             node = node[part]
-        elif i == len(loc) - 1 and isinstance(part, str) and (isinstance(node, dict) or not out):
+        elif missing and i == len(loc) - 1 and isinstance(part, str):
             out.append(part)  # a missing key
             node = None
     return out
@@ -440,7 +461,7 @@ def _prevalidate(module: type[Module], args: dict, raw: Any, loc: Location, erro
         module.Args.model_validate(args)
     except ValidationError as exc:
         for err in exc.errors():
-            path = _clean_path(args, err["loc"])
+            path = _clean_path(args, err["loc"], err["type"] == "missing")
             if err["type"] != "extra_forbidden" and _templated_at(args, path):
                 continue
             where = yamlload.locate(raw, path, loc) if raw is not None else loc
