@@ -1,12 +1,13 @@
 """service (alias systemd): start/stop/restart/reload a systemd unit and enable or
 disable it, as ansible.builtin.systemd.
 
-State is read with ``systemctl show -p PROPERTY`` (one property per call, in
-one round trip), not ``is-active``/``is-enabled``: Debian's daemonless
-``systemctl`` replacement answers ``is-active`` with "unknown" for a running
-unit that is not enabled, while ``show`` reports ActiveState and UnitFileState
-the same way real systemd does. A host without a running systemd (no
-/run/systemd/system) is an error that says so.
+State is read with ``systemctl show -p PROPERTY`` (one property per call, all
+in one round trip) rather than ``is-active``/``is-enabled``: ``show`` prints
+ActiveState and UnitFileState in the same form under real systemd and under
+Debian's daemonless ``systemctl`` replacement, whose ``is-active`` folds the
+enablement in (it answered "unknown" for a running unit that was not enabled).
+A host without a running systemd (no /run/systemd/system) is an error that
+says so.
 """
 
 from __future__ import annotations

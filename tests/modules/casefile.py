@@ -6,7 +6,8 @@ must say under --check (and that it changes nothing), what the real run must
 say and leave behind, and what a second run says. Paths use placeholders:
 {root} (the temp root on the host), {aux} (a scratch dir not snapshotted, for
 files that appear during a wait), {local} (the playbook dir), {port} (a local
-TCP port the case's listener opens or keeps closed).
+TCP port the case's listener opens or keeps closed), {id} (a name unique to
+this run of the case, e.g. for a systemd unit on a shared fleet host).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Case(Strict):
     local: dict[str, Entry] = Field(default_factory=dict)  # files on the control machine, under {local}
     initial: dict[str, Entry | Literal["dir"]] = Field(default_factory=dict)  # "d/" or "dir": a directory
     setup: list[str] = Field(default_factory=list)  # shell commands on the host before each case
+    teardown: list[str] = Field(default_factory=list)  # shell commands on the host after the case, even a failed one
     observe: list[str] = Field(default_factory=list)  # commands whose output --check must not change
     listener: Literal["open", "closed"] | None = None
     events: list[Event] = Field(default_factory=list)

@@ -261,12 +261,14 @@ def run_case(case: Case, conn: Connection, root: str, tmp: Path, on_host: Callab
     aux = tmp / "aux"
     local.mkdir()
     listener = Listener() if case.listener else None
-    places = {"root": root, "local": str(local), "aux": str(aux), "port": str(listener.port if listener else 0)}
+    places = {"root": root, "local": str(local), "aux": str(aux), "port": str(listener.port if listener else 0), "id": Path(root).name}
     build(local, subst(case.local, places))
     args = subst(case.args, places)
     cls = modules.lookup(case.module)
     assert cls is not None, f"no module {case.module}"
-    if isinstance(args, str):
+    if args is None:
+        args = {}
+    elif isinstance(args, str):
         args = {cls.free_form: args} if cls.free_form else args
     if case.check.status == "invalid":
         expect_invalid(case, args, tmp, case.check)
@@ -274,12 +276,12 @@ def run_case(case: Case, conn: Connection, root: str, tmp: Path, on_host: Callab
     is_local = conn.is_local
     if is_local:
         build(Path(root), subst(case.initial, places))
-    for command in subst(case.setup, places):
-        on_host(command)
     commands = subst(case.observe, places)
     case = case.model_copy(update={"check": subst(case.check, places), "apply": subst(case.apply, places)})
     phases = Phases(case, places, aux, listener)
     try:
+        for command in subst(case.setup, places):
+            on_host(command)
         before, seen = (snapshot(Path(root)) if is_local else None), observe(conn, commands)
         got = phases.run(lambda: run_phase(case, conn, args, places, True, case.earlier_changes_pending))
         check_outcome(got, case.check, "--check")
@@ -306,9 +308,11 @@ def run_case(case: Case, conn: Connection, root: str, tmp: Path, on_host: Callab
             for out, fragment in zip(observe(conn, commands), case.observed, strict=True):
                 assert fragment in out, f"observed {out!r}, want {fragment!r} in it"
         if want.status != "failed":
-            rerun = case.rerun or ("changed" if cls.always_changes else "ok")
+            rerun = case.rerun or ("changed" if cls.always_changes and want.status == "changed" else "ok")
             got = phases.run(lambda: run_phase(case, conn, args, places, False, False))
             assert got.status == rerun, f"second run: {got.status} {got.msg!r}, want {rerun}"
     finally:
         if listener:
             listener.close()
+        for command in subst(case.teardown, places):
+            conn.run(command)
