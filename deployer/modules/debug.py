@@ -31,6 +31,12 @@ def condition(expr: Any, variables: Mapping[str, Any]) -> bool:
     return _TEMPLAR.condition(expr, variables)
 
 
+def is_undefined(exc: TemplateError) -> bool:
+    """The error is an undefined name or attribute (not a syntax or type error)."""
+    text = str(exc)
+    return "undefined" in text or "has no attribute" in text
+
+
 class DebugArgs(ModuleArgs):
     msg: Any = Field("Hello world!", description="The message to show (any value: text, list, mapping).")
     var: str | None = Field(None, description="An expression whose value to show instead, e.g. 'result.stdout_lines'.")
@@ -65,7 +71,7 @@ class DebugModule(Module[DebugArgs]):
         try:
             value = evaluate(args.var, ctx.vars)
         except TemplateError as exc:
-            if "undefined" not in str(exc):
+            if not is_undefined(exc):
                 raise
             value = NOT_DEFINED
         ctx.report(**{args.var: value, "msg": f"{args.var}: {_shown(value)}"})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -163,6 +163,10 @@ class AttrChange:
     def diff(self) -> Diff:
         return Diff(self.path, _lines(self.before), _lines(self.after))
 
+    def to_change(self) -> Change:
+        """This attribute fix as a module's Change (apply runs data["steps"])."""
+        return Change(", ".join(self.notes), [self.diff()], {"steps": attr_commands(self)})
+
 
 def _lines(values: dict[str, str]) -> str:
     return "".join(f"{k}: {v}\n" for k, v in values.items())
@@ -269,10 +273,6 @@ class FileArgs(AttrArgs):
         return self
 
 
-def _state_diff(path: str, before: dict[str, str], after: dict[str, str]) -> Diff:
-    return Diff(path, _lines(before), _lines(after))
-
-
 @register
 class FileModule(Module[FileArgs]):
     """Make a path a file, directory or link with the given attributes, or remove it."""
@@ -317,12 +317,10 @@ class FileModule(Module[FileArgs]):
                 f"touch {args.path}" + (f" ({', '.join(ac.notes)})" if ac else ""),
                 [f"touch -- {q}", *steps], args.path, ac.before if ac else {}, ac.after if ac else {},
             )  # fmt: skip
-        if ac is None:
-            return None
-        return Change(", ".join(ac.notes), diffs=[ac.diff()], data={"steps": steps})
+        return ac.to_change() if ac else None
 
     def _change(self, summary: str, steps: list[str], path: str, before: dict[str, str], after: dict[str, str]) -> Change:
-        return Change(summary, diffs=[_state_diff(path, before, after)], data={"steps": steps})
+        return Change(summary, [Diff(path, _lines(before), _lines(after))], {"steps": steps})
 
     def _mkdirs(self, ctx: TaskContext, args: FileArgs) -> Change:
         """Create the directory and its missing parents; each new one gets the attributes."""
@@ -400,21 +398,12 @@ class FileModule(Module[FileArgs]):
         return self._change(verb, steps, args.path, before, {"state": state, "src": src})
 
     def _link_owner(self, ctx: TaskContext, args: FileArgs, st: FileStat) -> Change | None:
+        """Owner/group of the link itself (stat without -L does not follow it)."""
         if not (args.owner or args.group):
             return None
-        res = ctx.probe(f"stat -c '%U %u %G %g' {shlex.quote(args.path)}")
-        user, uid, group, gid = res.stdout.split()
-        ensure_principals(ctx, args.owner, args.group)
-        ac = AttrChange(args.path)
-        if args.owner and args.owner not in (user, uid):
-            ac.owner = args.owner
-            ac.note("owner", user, args.owner)
-        if args.group and args.group not in (group, gid):
-            ac.group = args.group
-            ac.note("group", group, args.group)
-        if not ac.notes:
-            return None
-        return Change(", ".join(ac.notes), diffs=[ac.diff()], data={"steps": attr_commands(ac)})
+        user, group = ctx.probe(f"stat -c '%U %G' {shlex.quote(args.path)}").stdout.split()
+        ac = attr_change(ctx, replace(st, owner=user, group=group), None, args.owner, args.group)
+        return ac.to_change() if ac else None
 
     def apply(self, ctx: TaskContext, args: FileArgs, change: Change) -> None:
         run_script(ctx, change.data["steps"], change.summary)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
@@ -134,6 +135,11 @@ class LineInFileModule(Module[LineArgs]):
 
     def check(self, ctx: TaskContext, args: LineArgs) -> Change | None:
         st = hostfiles.stat(ctx, args.path)
+        if st.kind == "link":
+            # edit the file the link points to (/etc/resolv.conf and friends); the link stays
+            real = ctx.probe(f"readlink -f {shlex.quote(args.path)}").stdout.strip()
+            st = hostfiles.stat(ctx, real or args.path)
+            args = args.model_copy(update={"path": st.path})
         if st.exists and st.kind != "file":
             raise ModuleFailure(f"{args.path} is a {st.kind}, not a file")
         if not st.exists:
