@@ -42,6 +42,7 @@ class RunOptions:
     extra_vars: dict[str, Any] = field(default_factory=dict)
     connect: ConnectOptions = field(default_factory=ConnectOptions)
     preset_facts: dict[str, HostFacts] | None = None  # --facts: plan without contacting hosts
+    verbosity: int = 0
 
 
 class Events(Protocol):
@@ -189,6 +190,7 @@ class Executor:
             play_hosts=live,
             base_dir=pb.base_dir,
             progress_sink=lambda h, d, t, label: self._progress.put((h, d, t, label)),
+            verbosity=self.options.verbosity,
         )
         tasks = [t for t in play.tasks if selected(t, play, self.options.tags, self.options.skip_tags)]
         for batch in batches(live, play.kw.serial):

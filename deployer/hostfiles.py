@@ -56,7 +56,7 @@ def _kind(text: str) -> str:
 def stat(ctx: TaskContext, path: str, checksum: bool = False) -> FileStat:
     """Stat `path` (not following a final symlink); with checksum, sha256 of a regular file."""
     q = shlex.quote(path)
-    hashing = f'; [ -f "$p" ] && sha256sum "$p" | cut -d" " -f1' if checksum else ""
+    hashing = f'; if [ -f "$p" ]; then sha256sum "$p" | cut -d" " -f1; fi' if checksum else ""
     res = ctx.probe(_STAT_SCRIPT % {"path": q, "hash": hashing})
     if not res.ok:
         raise ModuleFailure(f"cannot stat {path}: {res.tail(3)}")
@@ -90,29 +90,7 @@ def write(
     group: str | None = None,
 ) -> None:
     """Atomically replace `path` with `data`; keep the old mode/owner unless given."""
-    q = shlex.quote(path)
-    size = len(data)
-    digest = hashlib.sha256(data).hexdigest()
-    steps = [
-        f"p={q}; d=$(dirname \"$p\"); b=$(basename \"$p\")",
-        't=$(mktemp "$d/.$b.deployer-XXXXXX") || exit 1',
-        "trap 'rm -f \"$t\"' EXIT",
-        'cat > "$t"',
-        f'[ "$(wc -c < "$t")" -eq {size} ] || {{ echo "short write" >&2; exit 1; }}',
-        f'[ "$(sha256sum "$t" | cut -d" " -f1)" = {digest} ] || {{ echo "checksum mismatch" >&2; exit 1; }}',
-    ]
-    if mode is not None:
-        steps.append(f'chmod {shlex.quote(_mode(mode))} "$t"')
-    else:
-        steps.append('if [ -e "$p" ]; then chmod --reference="$p" "$t"; else chmod 0644 "$t"; fi')
-    if owner or group:
-        steps.append(f'chown {shlex.quote((owner or "") + (":" + group if group else ""))} "$t"')
-    else:
-        steps.append('[ -e "$p" ] && chown --reference="$p" "$t" 2>/dev/null; true')
-    steps.append('mv -f "$t" "$p"')
-    res = ctx.run(" && ".join(steps[:2]) + "\n" + "\n".join(f"{s} || exit 1" for s in steps[2:]), stdin=data)
-    if not res.ok:
-        raise ModuleFailure(f"cannot write {path}: {res.tail(3)}")
+    write_stream(ctx, path, data, len(data), hashlib.sha256(data).hexdigest(), mode=mode, owner=owner, group=group)
 
 
 def _mode(mode: str | int) -> str:

@@ -103,7 +103,8 @@ class RunPrinter:
         status = "ignored" if r.status == "failed" and r.ignored else r.status
         style = STYLES.get(status, "")
         msg = NO_LOG_TEXT if r.no_log else self.redactor.text(r.msg)
-        shown = msg if (r.status != "ok" or self.verbosity) and msg else ""
+        # debug's message is its whole point: shown at any verbosity, as in Ansible
+        shown = msg if (r.status != "ok" or self.verbosity or r.action == "debug") and msg else ""
         first, _, rest = shown.partition("\n")
         line = f"  [{style}]{status}[/]: {escape(r.host)}"
         if first:

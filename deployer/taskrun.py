@@ -73,6 +73,7 @@ class RunEnv:
     batch: list[str] = field(default_factory=list)
     base_dir: Path = field(default_factory=Path.cwd)
     progress_sink: Callable[[str, int, int, str], None] | None = None
+    verbosity: int = 0
 
     # -- connections and facts ----------------------------------------
     def connection(self, hs: HostState) -> Connection:
@@ -110,6 +111,7 @@ class RunEnv:
             "ansible_play_batch": self.batch,
             "ansible_check_mode": self.check,
             "ansible_diff_mode": self.diff,
+            "ansible_verbosity": self.verbosity,
             "playbook_dir": str(self.base_dir),
         }
         if play.kw.gather_facts:
@@ -195,9 +197,17 @@ def _depends_on_pending(task: Task, hs: HostState, env: RunEnv, exc: Exception) 
     return bool(used & hs.pending_registers)
 
 
+def _pending(task: Task, hs: HostState, name: str, no_log: bool = False) -> TaskResult:
+    """Under --check: the task would run but its input is unknown; what it would set is unknown too."""
+    if task.action == "set_fact":
+        hs.pending_registers |= {k for k in task.args if isinstance(k, str)}
+    hs.pending_registers |= set(task.module.provides_vars)
+    return TaskResult(hs.name, name, task.action, "changed", msg=PENDING_MSG, no_log=no_log)
+
+
 def _failure(hs: HostState, task: Task, env: RunEnv, exc: Exception) -> TaskResult:
     if _depends_on_pending(task, hs, env, exc):
-        return TaskResult(hs.name, task.name, task.action, "changed", msg=PENDING_MSG)
+        return _pending(task, hs, task.name)
     ignored = _ignored(task, env, hs)
     return TaskResult(hs.name, task.name, task.action, "failed", msg=_message(exc, task), ignored=ignored)
 
@@ -281,7 +291,7 @@ def _run_item(task: Task, hs: HostState, env: RunEnv, variables: Variables, item
             error = DeployerError(f"internal error in {task.action}: {exc!r}\n{traceback.format_exc(limit=6)}")
         data = dict(ctx.result)
         if error is not None and _depends_on_pending(task, hs, env, error):
-            return TaskResult(hs.name, name, task.action, "changed", msg=PENDING_MSG, no_log=no_log)
+            return _pending(task, hs, name, no_log)
         if error is not None:
             status = "failed"
             msg = _message(error, task)

@@ -19,7 +19,7 @@ from deployer.templating import Templar, is_template
 MAGIC = {
     "inventory_hostname", "inventory_hostname_short", "group_names", "groups", "hostvars",
     "ansible_play_hosts", "ansible_play_hosts_all", "play_hosts", "ansible_play_batch",
-    "ansible_check_mode", "ansible_diff_mode", "playbook_dir", "deployer_facts", "omit",
+    "ansible_check_mode", "ansible_diff_mode", "ansible_verbosity", "playbook_dir", "deployer_facts", "omit",
 }  # fmt: skip
 
 

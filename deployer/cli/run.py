@@ -126,6 +126,7 @@ def run(
             become_password=env.getpass("BECOME password: ") if ask_become_pass else None,
         ),
         preset_facts=load_facts_file(facts_file) if facts_file else None,
+        verbosity=verbose,
     )
     from deployer.facts.probe import gather
 

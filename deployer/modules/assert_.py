@@ -32,6 +32,7 @@ class AssertModule(Module[AssertArgs]):
     name = "assert"
     Args = AssertArgs
     needs_connection = False
+    expression_fields = ("that",)
 
     def check(self, ctx: TaskContext, args: AssertArgs) -> Change | None:
         for expr in args.that:

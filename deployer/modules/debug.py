@@ -60,6 +60,7 @@ class DebugModule(Module[DebugArgs]):
     name = "debug"
     Args = DebugArgs
     needs_connection = False
+    expression_fields = ("var",)
 
     def check(self, ctx: TaskContext, args: DebugArgs) -> Change | None:
         if args.verbosity > int(ctx.vars.get("ansible_verbosity", 0) or 0):
