@@ -221,6 +221,12 @@ class Fleet:
         return self._d() / "client_key"
 
     @property
+    def controller_address(self) -> str:
+        """This machine's address on the fleet's bridge: where direct hosts reach
+        a server a test runs here (hosts behind the jump host cannot)."""
+        return (self._d() / "controller").read_text().strip()
+
+    @property
     def names(self) -> list[str]:
         return [h.name for h in self.hosts]
 

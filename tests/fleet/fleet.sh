@@ -44,9 +44,10 @@
 # Each host has its own sshd and host key, hostname, PID namespace, network
 # namespace, /tmp and /run, and a copy-on-write view of FLEET_LOWER (overlayfs,
 # chrooted): writes on one host are not seen by another. Outputs in FLEET_DIR:
-# id, client_key(.pub), known_hosts, ssh_config, hosts.tsv (name ip port via
-# systemd), roots/hI (each host's files; /tmp and /run are only visible through
-# /proc/<init pid>/root), ctl/hI (sshd config, logs, init.pid).
+# id, controller (this machine's address on the bridge), client_key(.pub),
+# known_hosts, ssh_config, hosts.tsv (name ip port via systemd), roots/hI (each
+# host's files; its /tmp and /run only through /proc/<init pid>/root), ctl/hI
+# (sshd config, logs, init.pid).
 set -euo pipefail
 
 PFX=dpf
@@ -293,6 +294,7 @@ cmd_up() {
   local br=$PFX${ID}br
   ip link add "$br" type bridge
   ip addr add "$NET_A.$ID.1/24" dev "$br"
+  echo "$NET_A.$ID.1" > "$FLEET_DIR/controller"
   ip link set "$br" up
   # the machine's default route must not carry the jump-only subnet anywhere
   # (a gateway may accept any connection and then hang): fail at once instead

@@ -65,11 +65,18 @@ cleanup_instance() {
   local id=$1 dir=${2:-} ns p t pids m
   [ -n "$dir" ] && [ "$(cat "$dir/id" 2>/dev/null)" = "$id" ] || dir=""
   local nss; nss=$(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$PFX$id-" || true)
-  # every host process lives in its netns; killing a host's PID 1 (SIGKILL
-  # is the one signal a namespace init cannot ignore) ends the whole host
+  # every host process lives in its netns and (but for the launcher) is
+  # chrooted into roots/hI: either finds it, even if someone deleted the netns
+  # names. Killing a host's PID 1 (SIGKILL is the one signal a namespace init
+  # cannot ignore) ends the whole host.
   for t in $(seq 50); do
     pids=""
     for ns in $nss; do pids="$pids $(ip netns pids "$ns" 2>/dev/null || true)"; done
+    if [ -n "$dir" ]; then
+      for p in /proc/[0-9]*; do
+        case "$(readlink "$p/root" 2>/dev/null)" in "$dir"/roots/*) pids="$pids ${p#/proc/}" ;; esac
+      done
+    fi
     [ -z "${pids// /}" ] && break
     kill -KILL $pids 2>/dev/null || true
     sleep 0.1

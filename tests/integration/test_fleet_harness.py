@@ -84,6 +84,12 @@ def test_jump_only_host(fleet: Fleet) -> None:
     probe = f"timeout 3 bash -c 'echo > /dev/tcp/{h6.address}/22'"
     assert fleet.exec("h1", probe, check=False).returncode == 0
     assert fleet.exec("h2", probe, check=False).returncode != 0
+    # a server on the controller (artefacts, a fake registry) is for direct hosts only
+    with socket.create_server((fleet.controller_address, 0)) as server:
+        port = server.getsockname()[1]
+        probe = f"timeout 3 bash -c 'echo > /dev/tcp/{fleet.controller_address}/{port}'"
+        assert fleet.exec("h2", probe, check=False).returncode == 0
+        assert fleet.exec("h6", probe, check=False).returncode != 0
     # OpenSSH through ssh_config's ProxyJump, by name and by the inventory's address
     assert fleet.ssh("h6", "hostname").stdout == "h6\n"
     assert fleet.ssh(h6.address, "hostname").stdout == "h6\n"
