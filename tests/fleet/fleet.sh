@@ -375,5 +375,5 @@ case "${1:-}" in
   rate-clear) cmd_rate "${2:?host}" clear ;;
   sweep) lock_registry; cmd_sweep ;;
   systemctl-cache) cmd_systemctl_cache ;;
-  *) sed -n '2,21p' "$0"; exit 2 ;;
+  *) sed -n '2,19p' "$0"; exit 2 ;;
 esac
