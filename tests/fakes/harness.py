@@ -69,8 +69,8 @@ class StandinServer:
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
-        self.env = clean_env(HOME=str(self.home), OLLAMA_HOST=f"127.0.0.1:{self.port}",
-                             OLLAMA_MODELS=str(self.home / "models"), **self.env)
+        self.env = clean_env(**{"HOME": str(self.home), "OLLAMA_HOST": f"127.0.0.1:{self.port}",
+                                "OLLAMA_MODELS": str(self.home / "models"), **self.env})
 
     @property
     def url(self) -> str:

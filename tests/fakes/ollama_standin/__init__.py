@@ -2,7 +2,7 @@
 
 Run as ``tests/fakes/ollama`` or as ``bin/ollama`` inside a release archive
 built by tests/fakes/release.py (a self-contained zipapp with its version
-baked in). Python 3.8+ standard library only: test hosts have only python3.
+baked in). Python 3.9+ standard library only: test hosts have only python3.
 
 Real Ollama variables it honours: OLLAMA_HOST, OLLAMA_MODELS, OLLAMA_NOPRUNE,
 OLLAMA_KEEP_ALIVE, OLLAMA_CONTEXT_LENGTH, OLLAMA_NUM_PARALLEL,

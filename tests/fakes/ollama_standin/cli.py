@@ -196,8 +196,18 @@ def cp_handler(client: Client, inv: Invocation) -> None:
     print(f"copied '{inv.args[0]}' to '{inv.args[1]}'")
 
 
+def _name_process() -> None:
+    """Call the process "ollama" (its comm), so pgrep -x / ps -C / pidof see what they would."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(15, b"ollama", 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str]) -> int:
     from . import cli_models, serve as serve_mod
+    _name_process()
     try:
         inv = parse_argv(argv)
         if inv.command == "help":

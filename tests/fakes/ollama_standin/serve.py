@@ -66,18 +66,23 @@ class _Server(ThreadingHTTPServer):
 
 
 def listen(handler: type[Handler]) -> _Server:
+    """Bind OLLAMA_HOST; an empty host (":11434") means every address, IPv6 too where there is IPv6."""
     where = config.host()
-    bind_host = where.host
-    family = socket.AF_INET6 if ":" in bind_host or bind_host == "" and socket.has_ipv6 else socket.AF_INET
-    server_cls = type("Server", (_Server,), {"address_family": family})
-    try:
-        return server_cls((bind_host if bind_host else "::" if family == socket.AF_INET6 else "",
-                           where.port), handler)
-    except OSError as exc:
-        reason = {errno.EADDRINUSE: "address already in use", errno.EACCES: "permission denied",
-                  errno.EADDRNOTAVAIL: "cannot assign requested address"}.get(exc.errno or 0,
-                                                                              goish.errno_message(exc))
-        raise ServeError(f"listen tcp {where.hostport}: bind: {reason}") from None
+    attempts = [(socket.AF_INET6 if ":" in where.host else socket.AF_INET, where.host)]
+    if where.host == "":
+        attempts = [(socket.AF_INET6, "::"), (socket.AF_INET, "")] if socket.has_ipv6 else [(socket.AF_INET, "")]
+    for i, (family, bind_host) in enumerate(attempts):
+        server_cls = type("Server", (_Server,), {"address_family": family})
+        try:
+            return server_cls((bind_host, where.port), handler)
+        except OSError as exc:
+            if i + 1 < len(attempts) and exc.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL):
+                continue
+            reason = {errno.EADDRINUSE: "address already in use", errno.EACCES: "permission denied",
+                      errno.EADDRNOTAVAIL: "cannot assign requested address"}.get(
+                exc.errno or 0, goish.errno_message(exc))
+            raise ServeError(f"listen tcp {where.hostport}: bind: {reason}") from None
+    raise ServeError(f"listen tcp {where.hostport}: no usable address")
 
 
 def _addr(server: _Server) -> str:

@@ -216,3 +216,29 @@ def test_bind_failure_reads_like_go(make_standin):
     assert result.stderr.strip().endswith(
         f"Error: listen tcp 127.0.0.1:{first.port}: bind: address already in use")
     assert json.loads(http("GET", first.url + "/api/version")[1])["version"]
+
+
+def test_listens_on_every_address_for_a_bare_port(make_standin):
+    s = make_standin(start=False)
+    s.env["OLLAMA_HOST"] = f":{s.port}"
+    s.start()
+    assert s.cli("-v").stdout == "ollama version is 0.5.7\n"
+    assert f'msg="Listening on [::]:{s.port} (version 0.5.7)"' in s.stop()
+
+
+def test_models_dir_that_cannot_be_created(make_standin, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    s = make_standin(start=False, OLLAMA_MODELS=str(blocker))
+    result = s.cli("serve")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == f"Error: mkdir {blocker}/blobs: not a directory"
+
+
+def test_a_model_too_big_for_ram_fails_to_load(make_standin, registry):
+    make_model(registry.root, "tiny:1b", gguf_size=100_000)
+    s = make_standin(FAKE_OLLAMA_REGISTRY_URL=registry.url, FAKE_OLLAMA_RAM_BYTES="50000")
+    _pull(s, "tiny:1b")
+    status, body = s.api("POST", "/api/generate", {"model": "tiny:1b", "prompt": "hi", "stream": False})
+    assert status == 500
+    assert body["error"].startswith("model requires more system memory (")
