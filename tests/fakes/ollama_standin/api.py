@@ -26,6 +26,7 @@ from .store import InvalidDigest, Store
 from .transport import Cancelled, GoError
 
 Emit = Callable[[dict[str, Any]], None]
+_NOTHING = object()
 
 
 class ApiError(Exception):
@@ -140,14 +141,19 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        checked = time.monotonic()
         while True:
             try:
                 item = events.get(timeout=0.1)
             except queue.Empty:
+                item = _NOTHING
+            if time.monotonic() - checked >= 0.1:
+                checked = time.monotonic()
                 if self._client_gone():
                     cancel.set()
                     self.close_connection = True
                     return
+            if item is _NOTHING:
                 continue
             if item is None:
                 break
