@@ -182,6 +182,7 @@ def run_task(task: Task, hs: HostState, env: RunEnv) -> TaskResult:
 
 
 PENDING_MSG = "would run; its input comes from an earlier task that would change (not known under --check)"
+PENDING_READ_ONLY = "not checked: its input comes from an earlier task that did not run under --check"
 
 
 def _depends_on_pending(task: Task, hs: HostState, env: RunEnv, exc: Exception) -> bool:
@@ -202,6 +203,8 @@ def _pending(task: Task, hs: HostState, name: str, no_log: bool = False) -> Task
     if task.action == "set_fact":
         hs.pending_registers |= {k for k in task.args if isinstance(k, str)}
     hs.pending_registers |= set(task.module.provides_vars)
+    if task.module.read_only:
+        return TaskResult(hs.name, name, task.action, "skipped", msg=PENDING_READ_ONLY, no_log=no_log)
     return TaskResult(hs.name, name, task.action, "changed", msg=PENDING_MSG, no_log=no_log)
 
 
@@ -305,6 +308,10 @@ def _run_item(task: Task, hs: HostState, env: RunEnv, variables: Variables, item
         ran = not (env.check and change is not None)  # under --check a changing module did not run
         if ran:
             _apply_overrides(task, templar, variables, result)
+        elif task.kw.changed_when is False:
+            # declared never to change anything (a query): not run, and not a change either
+            result.status = "skipped"
+            result.msg = f"not run under --check ({change.summary})" if change else "not run under --check"
         if task.kw.until is None or not ran or attempt > retries:
             break
         probe_vars = variables.with_layer({task.kw.register_as: result.registered()} if task.kw.register_as else {})
@@ -348,7 +355,7 @@ def _record(task: Task, hs: HostState, env: RunEnv, result: TaskResult) -> None:
     """register, pending marks under --check, notify."""
     if task.kw.register_as:
         hs.persistent[task.kw.register_as] = result.registered()
-        if env.check and result.status == "changed":
+        if env.check and (result.status == "changed" or result.msg.startswith("not run under --check")):
             hs.pending_registers.add(task.kw.register_as)
         else:
             hs.pending_registers.discard(task.kw.register_as)

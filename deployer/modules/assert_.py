@@ -30,6 +30,7 @@ class AssertModule(Module[AssertArgs]):
     """Check conditions on the host's variables; a false one fails the host."""
 
     name = "assert"
+    read_only = True
     Args = AssertArgs
     needs_connection = False
     expression_fields = ("that",)

@@ -66,6 +66,9 @@ class Module(ABC, Generic[A]):
     #: Args fields holding bare Jinja expressions (assert's `that`, debug's `var`):
     #: checked for undefined variables before the run like templates are
     expression_fields: ClassVar[tuple[str, ...]] = ()
+    #: True for modules that never change a host (debug, assert, wait_for...): under
+    #: --check, when their input is not known yet, they are skipped rather than "would change"
+    read_only: ClassVar[bool] = False
     #: variable names this module sets for later tasks (set by ctx.set_vars)
     provides_vars: ClassVar[tuple[str, ...]] = ()
 

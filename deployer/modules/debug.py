@@ -58,6 +58,7 @@ class DebugModule(Module[DebugArgs]):
     """Print a message or a variable (status ok; never a change)."""
 
     name = "debug"
+    read_only = True
     Args = DebugArgs
     needs_connection = False
     expression_fields = ("var",)

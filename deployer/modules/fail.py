@@ -20,6 +20,7 @@ class FailModule(Module[FailArgs]):
     """Fail the host."""
 
     name = "fail"
+    read_only = True
     Args = FailArgs
     needs_connection = False
 

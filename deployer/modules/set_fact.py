@@ -36,6 +36,7 @@ class SetFactModule(Module[SetFactArgs]):
     """Set variables on this host for later tasks and plays."""
 
     name = "set_fact"
+    read_only = True
     Args = SetFactArgs
     needs_connection = False
 

@@ -102,6 +102,7 @@ class WaitForModule(Module[WaitForArgs]):
     """Wait for a port or a file on (or as seen from) the host."""
 
     name = "wait_for"
+    read_only = True
     Args = WaitForArgs
 
     def check(self, ctx: TaskContext, args: WaitForArgs) -> Change | None:
