@@ -33,7 +33,10 @@ class Output:
     """Where text goes: stderr for people, stdout for machines."""
 
     def __init__(self, stderr: TextIO | None = None, stdout: TextIO | None = None, color: bool | None = None) -> None:
-        self.err = Console(file=stderr or sys.stderr, highlight=False, soft_wrap=True, force_terminal=color, no_color=color is False)
+        stream = stderr or sys.stderr
+        # off a terminal (CI logs, pipes) rich would wrap tables at 80 columns: give them room
+        width = None if stream.isatty() else 140
+        self.err = Console(file=stream, highlight=False, soft_wrap=True, force_terminal=color, no_color=color is False, width=width)
         self.out_stream = stdout or sys.stdout
 
     def error(self, text: str) -> None:

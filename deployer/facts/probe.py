@@ -48,10 +48,12 @@ def gather(conn: Connection, paths: Sequence[str] = ()) -> HostFacts:
     command = probe_command(paths, skip=("disks",) if local else ())
     try:
         result = conn.run(command, timeout=PROBE_TIMEOUT)
-    except CommandTimeout:
-        facts = HostFacts(hostname=conn.name)
-        facts.notes.append(f"the facts probe did not finish within {PROBE_TIMEOUT:g}s: no facts gathered")
-        return facts
+    except CommandTimeout as exc:
+        # keep the sections that arrived before the deadline
+        facts = build_facts(split_sections(exc.partial.stdout)) if exc.partial else HostFacts()
+        facts.hostname = conn.name if facts.hostname == "unknown" else facts.hostname
+        facts.notes.append(f"the facts probe did not finish within {PROBE_TIMEOUT:g}s: facts are partial")
+        return _enrich(facts)
     facts = build_facts(split_sections(result.stdout))
     if result.rc != 0:
         facts.notes.append(f"the facts probe exited with status {result.rc}: {result.tail(3) or 'no message'}")
