@@ -15,7 +15,6 @@ import secrets
 import selectors
 import shlex
 import subprocess
-import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -24,6 +23,8 @@ from typing import BinaryIO, Callable, Iterator, Mapping
 from deployer.errors import HostError, Interrupted, ModuleFailure
 
 CHUNK = 1 << 20
+#: after Ctrl-C a command gets this long, its stdin closed, to clean up (remove its temp file)
+INTERRUPT_GRACE = 3.0
 #: Sent as the sudo prompt; never a real word so it cannot be confused with output.
 _PROMPT_TAG = "[deployer-sudo-password]"
 
@@ -159,12 +160,18 @@ def drive(
     marker: str | None,
     timeout: float | None,
     progress: Callable[[int], None] | None = None,
+    interrupted: Callable[[], bool] | None = None,
 ) -> CommandResult:
     """Feed stdin, collect output, handle the sudo handshake; one loop, no threads.
 
     With become, nothing of stdin is sent before sudo has either printed our
     prompt (then the password goes first) or our marker (the command started),
     so the password can never leak into the command's input.
+
+    When `interrupted()` turns true, stdin is closed at once (the command sees
+    a short input and can remove what it wrote) and the command gets
+    INTERRUPT_GRACE seconds to end before it is killed; either way
+    Interrupted is raised: a command cut short never counts as done.
     """
     start = time.monotonic()
     out = bytearray()
@@ -175,13 +182,22 @@ def drive(
     buf = b""
     stdin_open = True
     sent_total = 0
+    stop_at: float | None = None
     while True:
+        if stop_at is None and interrupted is not None and interrupted():
+            stop_at = time.monotonic() + INTERRUPT_GRACE
+            if stdin_open:
+                stream.close_stdin()
+                stdin_open = False
+        if stop_at is not None and time.monotonic() > stop_at:
+            stream.kill()
+            raise Interrupted(f"interrupted: {command[:200]}")
         if timeout is not None and time.monotonic() - start > timeout:
             stream.kill()
             partial = CommandResult(command, -1, bytes(out), bytes(err), time.monotonic() - start)
             raise CommandTimeout(f"command timed out after {timeout:g}s: {command[:200]}", partial)
         want_write = authed and stdin_open
-        o, e, finished, can_write = stream.poll(0.5, want_write)
+        o, e, finished, can_write = stream.poll(0.1 if stop_at else 0.5, want_write)
         out += o
         err += e
         if want_write and can_write:
@@ -216,6 +232,8 @@ def drive(
                 del err[:]
         if finished:
             break
+    if stop_at is not None:
+        raise Interrupted(f"interrupted: {command[:200]}")
     rc = stream.exit_code()
     if not authed:
         msg = err.decode("utf-8", "replace").strip()
@@ -236,8 +254,6 @@ class Connection(ABC):
         self.name = name
         #: the user commands run as before any become
         self.login_user = login_user
-        self._active: set[_Stream] = set()
-        self._active_lock = threading.Lock()
         self._interrupted = False
 
     def run(
@@ -262,26 +278,22 @@ class Connection(ABC):
         if self._interrupted:
             raise Interrupted(f"{self.name}: interrupted")
         stream = self._start(text)
-        with self._active_lock:
-            self._active.add(stream)
         try:
-            return drive(stream, command, stdin, become, marker, timeout, progress)
+            return drive(stream, command, stdin, become, marker, timeout, progress, lambda: self._interrupted)
         except HostError:
             if self._interrupted:
                 raise Interrupted(f"{self.name}: interrupted")
             raise
         finally:
-            with self._active_lock:
-                self._active.discard(stream)
             stream.kill()
 
     def interrupt(self) -> None:
-        """Stop every command running now (Ctrl-C); later run() calls raise Interrupted."""
+        """Stop every command running now (Ctrl-C); later run() calls raise Interrupted.
+
+        A running command has its stdin closed and INTERRUPT_GRACE seconds to
+        end (see drive) before it is killed, so that a write on the host can
+        remove its temporary file."""
         self._interrupted = True
-        with self._active_lock:
-            streams = list(self._active)
-        for s in streams:
-            s.kill()
 
     @abstractmethod
     def _start(self, command: str) -> _Stream: ...
@@ -299,9 +311,11 @@ class Connection(ABC):
 
 
 class _PopenStream(_Stream):
-    def __init__(self, command: str) -> None:
+    """A local process: a shell command, or an argv (the OpenSSH client for bulk data)."""
+
+    def __init__(self, command: str | list[str]) -> None:
         self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", command],
+            ["/bin/sh", "-c", command] if isinstance(command, str) else command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
