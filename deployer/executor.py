@@ -191,6 +191,7 @@ class Executor:
             base_dir=pb.base_dir,
             progress_sink=lambda h, d, t, label: self._progress.put((h, d, t, label)),
             verbosity=self.options.verbosity,
+            stop=self._stop,
         )
         tasks = [t for t in play.tasks if selected(t, play, self.options.tags, self.options.skip_tags)]
         for batch in batches(live, play.kw.serial):

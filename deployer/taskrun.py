@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 from pydantic import ValidationError
 
 from deployer.connection import Connection, LocalConnection
-from deployer.errors import CheckModeViolation, DeployerError, Unreachable
+from deployer.errors import CheckModeViolation, DeployerError, Interrupted, Unreachable
 from deployer.facts.model import HostFacts
 from deployer.modules.base import FactsProvider, TaskContext, execute
 from deployer.playbook import Play, Task
@@ -74,6 +74,8 @@ class RunEnv:
     base_dir: Path = field(default_factory=Path.cwd)
     progress_sink: Callable[[str, int, int, str], None] | None = None
     verbosity: int = 0
+    #: set on Ctrl-C: a connection opened after it is interrupted at once
+    stop: threading.Event | None = None
 
     # -- connections and facts ----------------------------------------
     def connection(self, hs: HostState) -> Connection:
@@ -85,6 +87,8 @@ class RunEnv:
                     hs.connection = LocalConnection(hs.name)
                 else:
                     hs.connection = self.connector.connect(ssh_target(hs.name, hs.inv_vars, self.connect))
+                if self.stop is not None and self.stop.is_set():
+                    hs.connection.interrupt()
             return hs.connection
 
     def facts_provider(self, hs: HostState) -> FactsProvider:
@@ -173,6 +177,8 @@ def run_task(task: Task, hs: HostState, env: RunEnv) -> TaskResult:
         result = TaskResult(hs.name, task.name, task.action, "changed" if env.check else "failed", msg=f"not contacted: {exc}")
     except Unreachable as exc:
         result = TaskResult(hs.name, task.name, task.action, "unreachable", msg=str(exc))
+    except Interrupted as exc:
+        result = TaskResult(hs.name, task.name, task.action, "failed", msg=str(exc))
     except (DeployerError, ValidationError) as exc:
         result = _failure(hs, task, env, exc)
     result.duration = time.monotonic() - start
@@ -286,7 +292,7 @@ def _run_item(task: Task, hs: HostState, env: RunEnv, variables: Variables, item
         change = None
         try:
             change = execute(module(), ctx, args)
-        except Unreachable:
+        except (Unreachable, Interrupted):
             raise
         except (DeployerError, ValidationError, OSError) as exc:
             error = exc
