@@ -72,6 +72,7 @@ def validate(env: Env, playbooks: tuple[str, ...], inventories: tuple[str, ...],
 @click.option("--timeout", default=10.0, show_default=True, help="SSH connect timeout, seconds.")
 @click.option("--facts", "facts_file", type=click.Path(dir_okay=False), help="Plan from a `deployer facts -o` file (with --check): hosts are not contacted.")
 @click.option("--retry-file", type=click.Path(dir_okay=False), help="Write failed/unreachable hosts here (rerun with --limit @FILE).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write the fleet report: DIR/report.json and DIR/report.html.")
 @click.pass_obj
 def run(
     env: Env,
@@ -95,6 +96,7 @@ def run(
     timeout: float,
     facts_file: str | None,
     retry_file: str | None,
+    report_dir: str | None,
 ) -> None:
     """Run PLAYBOOKS against the inventory's hosts."""
     out = env.output()
@@ -132,8 +134,13 @@ def run(
 
     redactor = Redactor()
     printer = RunPrinter(out, redactor, verbosity=verbose, diff=diff)
-    report = Executor(books, inventory, options, printer, gather, redactor).run()
+    executor = Executor(books, inventory, options, printer, gather, redactor)
+    report = executor.run()
     printer.recap(report)
+    if report_dir:
+        from deployer.cli.bench import emit_fleet_report  # bench imports this module
+
+        emit_fleet_report(out, Path(report_dir), report, redactor, executor)
     if retry_file:
         _write_retry(Path(retry_file), report, out)
     if as_json:
