@@ -108,13 +108,15 @@ def spill_causes(m: Measurement, plan: Plan, facts: HostFacts | None) -> list[st
     causes: list[str] = []
     use = m.utilisation
     env = use.server_env
-    nvidia = facts is None or any(g.vendor == "nvidia" for g in facts.gpus)
+    amd = facts is not None and any(g.vendor == "amd" for g in facts.gpus)
     rocr = env.get("ROCR_VISIBLE_DEVICES")
     if rocr is None and facts is not None:
         rocr = facts.env.get("ROCR_VISIBLE_DEVICES")
-    if rocr is not None and nvidia:
+    if rocr is not None and not amd:  # on AMD nodes it is the legitimate GPU selector
         causes.append(f"ROCR_VISIBLE_DEVICES={rocr} is set for the server (Slurm sets it): Ollama >= 0.9.3 "
                       "then hides NVIDIA GPUs too - unset it in the service environment")
+    elif rocr is not None and rocr.strip() in ("", "-1"):
+        causes.append(f"ROCR_VISIBLE_DEVICES='{rocr}' hides every AMD GPU from the server")
     cuda = env.get("CUDA_VISIBLE_DEVICES")
     if cuda is not None and cuda.strip() in ("", "-1", "none", "NoDevFiles"):
         causes.append(f"CUDA_VISIBLE_DEVICES='{cuda}' hides every GPU from the server")

@@ -19,8 +19,6 @@ import jinja2
 
 from deployer.bench.report import FleetReport, HostReport, use_text
 
-GIB = 2**30
-
 # chart geometry (px)
 LABEL_W = 230
 BAR_W = 470
@@ -108,15 +106,23 @@ def chart(report: FleetReport) -> Chart | None:
     return Chart(LABEL_W + BAR_W + VALUE_W, int(y + 8), LABEL_W, BAR_W, TOP, ticks, groups)
 
 
-def _gib(n: Any) -> str:
-    return f"{n / GIB:.1f} GiB" if isinstance(n, (int, float)) and n else "-"
+def _size(n: Any) -> str:
+    """Bytes in the unit that reads well: '11.0 GiB', '977 KiB'."""
+    if not isinstance(n, (int, float)) or not n:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit in ("B", "KiB") else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
 
 
 @lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
     # optional keys of the report data (a benchmark that failed has no `measured`) read as empty
     env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["gib"] = _gib
+    env.filters["size"] = _size
     env.filters["num"] = lambda v, d=1: f"{v:.{d}f}" if isinstance(v, (int, float)) else "-"
     text = resources.files("deployer.bench").joinpath("report.html.j2").read_text(encoding="utf-8")
     return env.from_string(text)

@@ -1,9 +1,10 @@
 """The fleet report: per host, its hardware, model, placement, speed, front end and failures.
 
 Built from a run's :class:`~deployer.results.RunReport` (every task result with
-its data: llm_benchmark's ``benchmarks`` and ``hardware``, open_webui's
-``url``, failures with their messages) plus the facts gathered during the
-run. Written as ``report.json`` (this data) and ``report.html`` (one offline
+its data: llm_benchmark's ``benchmarks`` and ``hardware``, ollama_model's
+chosen model and reason - shown as "not_measured" when no benchmark ran -,
+open_webui's ``url`` and ``access``, failures with their messages) plus the
+facts gathered during the run. Written as ``report.json`` (this data) and ``report.html`` (one offline
 page, :mod:`deployer.bench.render`); the same rows feed the terminal tables.
 Every text passes the run's Redactor.
 """
@@ -19,12 +20,15 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from deployer.bench.hardware import one_line
+from deployer.bench.placement import canonical_name
+from deployer.bench.plan import from_vars
 from deployer.bench.hardware import summary as hardware_summary
 from deployer.facts.model import HostFacts
 from deployer.results import NO_LOG_TEXT, Redactor, RunReport, TaskResult
 
 BENCH_ACTION = "llm_benchmark"
 WEBUI_ACTION = "open_webui"
+MODEL_ACTION = "ollama_model"
 
 
 @dataclass
@@ -36,6 +40,7 @@ class HostReport:
     hardware: dict[str, Any] | None = None
     benchmarks: list[dict[str, Any]] = field(default_factory=list)
     webui_url: str | None = None
+    webui_access: str | None = None  # who reaches it, e.g. "only this host; from elsewhere: ssh -L ..."
     failures: list[dict[str, str]] = field(default_factory=list)  # {"task", "msg"}
     warnings: list[str] = field(default_factory=list)
 
@@ -88,6 +93,7 @@ def build(
 
 def _host(host: str, results: list[TaskResult], run: RunReport, redactor: Redactor, facts: HostFacts | None) -> HostReport:
     hr = HostReport(host=host, status="ok", hardware=hardware_summary(facts) if facts is not None else None)
+    chosen: list[dict[str, Any]] = []
     for top in results:
         if top.status == "unreachable" or (top.status == "failed" and not top.ignored):
             msg = NO_LOG_TEXT if top.no_log else redactor.text(top.msg)
@@ -102,8 +108,18 @@ def _host(host: str, results: list[TaskResult], run: RunReport, redactor: Redact
                 hr.benchmarks += [b for b in data.get("benchmarks") or [] if isinstance(b, dict)]
                 if hr.hardware is None and isinstance(data.get("hardware"), dict):
                     hr.hardware = data["hardware"]
+            elif r.action == MODEL_ACTION and r.status in ("ok", "changed") and isinstance(data.get("model"), str):
+                chosen.append(data)
             elif r.action == WEBUI_ACTION and isinstance(data.get("url"), str):
                 hr.webui_url = data["url"]
+                hr.webui_access = data.get("access") if isinstance(data.get("access"), str) else None
+    measured = {canonical_name(str(b.get("model"))) for b in hr.benchmarks}
+    for data in chosen:  # a model deployed but not benchmarked still shows with its plan
+        plan = from_vars(data["model"], {data["model"]: data})
+        if plan is not None and canonical_name(plan.model) not in measured:
+            measured.add(canonical_name(plan.model))
+            hr.benchmarks.append({"request": plan.request, "model": plan.model, "status": "not_measured",
+                                  "plan": plan.to_data(), "flags": []})
     stats = run.stats.get(host)
     if stats is not None and stats.unreachable and not stats.failed:
         hr.status = "unreachable"

@@ -95,7 +95,8 @@ class LlmBenchmark(Module[LlmBenchmarkArgs]):
                 return self._would(ctx, args, settings, planned or [], f"Ollama is not answering at {endpoint} yet")
             raise ModuleFailure(
                 f"Ollama does not answer at {endpoint} on {ctx.host}",
-                hint="is it installed and running? (the play's ollama: key installs it; endpoint: names another port)",
+                hint="is it installed and running? (the play's ollama: key installs it; endpoint: names another port; "
+                "the host's sshd must allow TCP forwarding: deployer reaches Ollama through an SSH tunnel)",
             )
         installed = [canonical_name(str(m.get("name") or m.get("model"))) for m in api.tags()]
         targets = planned if planned is not None else [(m, m, None) for m in installed]

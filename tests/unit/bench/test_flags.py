@@ -106,3 +106,15 @@ def test_planned_on_cpu_is_never_a_spill() -> None:
 def test_placement_unknown_when_ps_does_not_list_the_model() -> None:
     flags = evaluate(measurement([80], None), plan(), Limits())
     assert kinds(flags) == [("placement_unknown", "warn")]
+
+
+def test_rocr_visible_devices_is_a_cause_on_nvidia_or_unknown_nodes_not_on_amd_ones() -> None:
+    use = Utilisation(server_env={"ROCR_VISIBLE_DEVICES": "0"})
+    m = measurement([5], ON_CPU, use)
+    assert any("Slurm" in c for c in spill_causes(m, plan(), None))
+    assert any("Slurm" in c for c in spill_causes(m, plan(), parse_hardware_spec("gpu=RTX 4090")))
+    amd = parse_hardware_spec("gpu=Radeon RX 7900 XTX")
+    assert amd.gpus and amd.gpus[0].vendor == "amd"
+    assert not any("ROCR" in c for c in spill_causes(m, plan(), amd))
+    hidden = measurement([5], ON_CPU, Utilisation(server_env={"ROCR_VISIBLE_DEVICES": "-1"}))
+    assert any("hides every AMD GPU" in c for c in spill_causes(hidden, plan(), amd))

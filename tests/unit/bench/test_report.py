@@ -57,7 +57,8 @@ def test_the_page_shows_what_the_issue_asks_for() -> None:
     for expected in ("NVIDIA GeForce RTX 4090", "1008 GB/s", "source: dmidecode", "deepseek-r1:14b",
                      "Why this model: RTX 4090 24 GiB", "100% GPU", "36%/64% CPU/GPU", "81.0 predicted",
                      "79.5 measured", "http://gpu-node-01:3000", "ROCR_VISIBLE_DEVICES=0",
-                     "Install Ollama", "glibc 2.17 is older than 2.27", "open_webui: the image is 3 weeks old"):
+                     "Install Ollama", "glibc 2.17 is older than 2.27", "open_webui: the image is 3 weeks old",
+                     "7.0 GiB in VRAM", "188.0 GiB"):
         assert expected in text, expected
 
 
@@ -88,9 +89,13 @@ def test_built_from_a_run_with_failures_webui_and_secrets() -> None:
     redactor.add("s3cr3t-pass")
     b = bench("deepseek-r1:7b", 40.0, [38, 39, 40], (5, 5))
     run.add(TaskResult("h1", "Install Ollama", "ollama_install", "ok"))
-    run.add(TaskResult("h1", "Open WebUI", "open_webui", "changed", data={"url": "http://h1:3000", "admin_password": "s3cr3t-pass"}))
+    run.add(TaskResult("h1", "Open WebUI", "open_webui", "changed", data={"url": "http://h1:3000", "access": "only this host", "admin_password": "s3cr3t-pass"}))
     run.add(TaskResult("h1", "Benchmark deepseek-r1", "llm_benchmark", "ok", data={"benchmarks": [b], "hardware": hardware("X", 8, [])},
                        warnings=["flag text, shown with the benchmark"]))
+    run.add(TaskResult("h1", "Model deepseek-r1 (auto)", "ollama_model", "ok", data={"model": "deepseek-r1:7b", "reason": "r"}))
+    run.add(TaskResult("h2", "Model qwen2.5 (auto)", "ollama_model", "changed", data={
+        "model": "qwen2.5:1.5b", "reason": "no GPU: qwen2.5:1.5b ... ~12 tok/s", "placement": "cpu",
+        "predicted_tokens_per_second": 12.0, "memory_gib": 1.3}))
     run.add(TaskResult("h2", "Install Ollama", "ollama_install", "failed", msg="sudo: password for s3cr3t-pass\nmore lines"))
     run.add(TaskResult("h3", "Gathering", "ollama_install", "unreachable", msg="h3: connecting timed out"))
     run.add(TaskResult("h4", "Benchmark x", "llm_benchmark", "failed", ignored=True, msg="ignored failure",
@@ -98,8 +103,12 @@ def test_built_from_a_run_with_failures_webui_and_secrets() -> None:
     report = build(run, redactor, {"h2": parse_hardware_spec("gpu=RTX 4090", hostname="h2")})
     h1, h2, h3, h4 = report.hosts
     assert (h1.status, h1.webui_url, h1.hardware["cpu"], len(h1.benchmarks), h1.warnings) == ("ok", "http://h1:3000", "X", 1, [])
+    assert h1.webui_access == "only this host" and "only this host" in render_html(report)
     assert h2.status == "failed" and h2.failures == [{"task": "Install Ollama", "msg": "sudo: password for ********"}]
     assert h2.hardware is not None and h2.hardware["gpus"][0]["bandwidth_gbs"] == 1008.0
+    (chosen,) = h2.benchmarks  # deployed, not benchmarked: its choice and reason still show
+    assert (chosen["model"], chosen["status"], chosen["plan"]["reason"], chosen["plan"]["tokens_per_second"]) == \
+        ("qwen2.5:1.5b", "not_measured", "no GPU: qwen2.5:1.5b ... ~12 tok/s", 12.0)
     assert h3.status == "unreachable" and h3.failures[0]["msg"] == "h3: connecting timed out"
     assert h4.status == "warn" and h4.failures == []  # an ignored failure is not a failure
     assert report.counts == {"ok": 1, "warn": 1, "failed": 1, "unreachable": 1}
