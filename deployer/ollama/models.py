@@ -128,7 +128,7 @@ class Target:
     def vars(self, args: OllamaModelArgs) -> dict[str, Any]:
         """The entry of the host variable `deployer_models` for later tasks (benchmark, Open WebUI)."""
         d = self.decision
-        return {**self.report(), "endpoint": args.endpoint,
+        return {**self.report(), "endpoint": args.endpoint, "cpu_share": round(d.cpu_share, 3) if d else None,
                 "context": d.context if d else args.context, "num_parallel": d.num_parallel if d else args.num_parallel}
 
     @property

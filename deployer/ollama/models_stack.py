@@ -28,8 +28,8 @@ from deployer.yamlload import YDict, YList
 #: module arguments that come from the play's `ollama:` key, not from an entry
 HOST_KEYS = ("endpoint", "models_dir", "service_user", "https_proxy")
 ENTRY_KEYS = tuple(k for k in OllamaModelArgs.model_fields if k not in HOST_KEYS)
-#: when the models tasks run among the stack keys (after ollama:, before frontend:/verify:)
-ORDER = 30
+#: when the models tasks run among the stack keys: after ollama: (10), before frontend: (30) and verify: (100)
+ORDER = 20
 
 
 def host_args(ollama: Any) -> tuple[dict[str, Any], bool]:

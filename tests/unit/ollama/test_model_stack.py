@@ -133,3 +133,10 @@ def test_the_models_key_is_a_stack_key_of_playbooks(tmp_path: Path) -> None:
     assert [(t.name, t.action, t.origin) for t in play.tasks] == [
         ("Model deepseek-r1 (1.5b)", "ollama_model", "models"), ("debug", "debug", None)]
     assert play.tasks[0].module.provides_vars == ("deployer_models",)
+
+
+def test_models_run_after_ollama_and_before_frontend_and_verify() -> None:
+    order = playbook.stack_keys()
+    models = order.index("models")
+    assert all(order.index(k) < models for k in ("ollama",) if k in order), order
+    assert all(models < order.index(k) for k in ("frontend", "verify") if k in order), order
