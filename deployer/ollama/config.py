@@ -45,6 +45,11 @@ class OllamaConfig(_Strict):
 
     version: str = Field(description="Ollama version to install, e.g. '0.5.7'.", pattern=r"^v?\d+\.\d+\.\d+([.-].+)?$")
     source: OllamaSource = Field(default_factory=OllamaSource, description="Where the release comes from.")
+    rollback: bool = Field(
+        False,
+        description="Switch back from `version` to the version that was current before it (kept on the "
+        "host); nothing to do once `version` is no longer current.",
+    )
     mode: Literal["system", "user"] = Field(
         "system",
         description="system: root/sudo, an `ollama` user and a systemd unit. user: no root, no systemd "
