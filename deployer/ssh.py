@@ -37,6 +37,9 @@ from deployer.connection import CHUNK, Connection, _PopenStream, _Stream
 from deployer.errors import Unreachable
 
 _FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+#: a connection whose peer stops acknowledging for this long is dead (the host is unreachable)
+DEAD_PEER_SECONDS = 30.0
+KEEPALIVE_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,7 @@ class SSHConnector:
             with lock:
                 if not gw.is_connected:
                     self._open(gw, f"jump host {hop}", hop)
+                    gw.transport.set_keepalive(KEEPALIVE_SECONDS)
             prev = gw
         return prev, path
 
@@ -294,6 +298,8 @@ class SSHConnector:
         if gateway is None:
             conn.connect_kwargs["sock"] = self._socket(conn.host, conn.port, target.connect_timeout, target.name)
         self._open(conn, target.name, target.host)
+        # keepalives give TCP_USER_TIMEOUT something to time out on while a command is silent
+        conn.transport.set_keepalive(KEEPALIVE_SECONDS)
         connection = SSHConnection(target.name, conn)
         connection.openssh = openssh_argv(target, [*hops, Hop(target.host, conn.port, conn.user, check)])
         return connection
@@ -307,6 +313,10 @@ class SSHConnector:
         except OSError as exc:
             raise Unreachable(f"{name}: cannot connect to {host}:{port}: {exc.strerror or exc}", hint="is sshd running there and the port right?")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            # a host that vanishes (power off, cut link) drops the connection after this
+            # long with data unacknowledged, instead of TCP's ~15 minutes of retries
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(DEAD_PEER_SECONDS * 1000))
         sock.settimeout(None)
         return sock
 
@@ -382,7 +392,9 @@ class _ChannelStream(_Stream):
         while chan.recv_stderr_ready():
             err += chan.recv_stderr(CHUNK)
         finished = chan.exit_status_ready() and chan.eof_received and not chan.recv_ready() and not chan.recv_stderr_ready()
-        if not finished and chan.closed and not chan.exit_status_ready():
+        if not finished:
+            # a dead transport leaves the channel "closed" with no EOF and no
+            # exit status (exit_status_ready() is then true): ask the transport
             transport = chan.get_transport()
             if transport is None or not transport.is_active():
                 raise Unreachable("connection lost while a command was running")
