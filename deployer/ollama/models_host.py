@@ -118,8 +118,10 @@ class PushResult:
     blobs_skipped: int
 
 
-def push_bundle(ctx: TaskContext, bundle: Bundle, store: HostStore, owner: str | None) -> PushResult:
+def push_bundle(ctx: TaskContext, bundle: Bundle, store: HostStore, user: str | None) -> PushResult:
     """Side-load `bundle` into the host's models dir (see the module docstring for the order)."""
+    # "user:" = the user and its login group, as the files Ollama itself writes
+    owner = f"{user}:" if user else None
     missing = store.missing(bundle)
     check_space(ctx, store, sum(b.size for b in missing) + len(bundle.manifest.raw), f"the bundle of {bundle.name}")
     # every blob is checked against its name before anything is sent: a corrupt

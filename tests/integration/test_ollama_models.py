@@ -45,8 +45,8 @@ class HostOllama:
         return json.loads(self.fleet.exec(self.host, ["python3", "-c", script]).stdout)
 
     def files(self, sub: str) -> dict[str, str]:
-        """File name -> owner under models_dir/sub on the host."""
-        out = self.fleet.exec(self.host, f"cd {self.models_dir}/{sub} 2>/dev/null && stat -c '%n %U' * .??* 2>/dev/null; true").stdout
+        """File name -> owner:group under models_dir/sub on the host."""
+        out = self.fleet.exec(self.host, f"cd {self.models_dir}/{sub} 2>/dev/null && stat -c '%n %U:%G' * .??* 2>/dev/null; true").stdout
         return dict(line.rsplit(" ", 1) for line in out.splitlines())
 
 
@@ -171,8 +171,10 @@ def test_unreachable_registry_is_explained_and_the_bundle_taken_instead(
     assert ollama.tags() == ["deepseek-r1:1.5b"]
     blobs = ollama.files("blobs")
     assert sorted(blobs) == sorted(p.name for p in model_files(fresh_registry.root, "deepseek-r1:1.5b")[1:])
-    assert set(blobs.values()) == {"deploy"}
-    assert ollama.files("manifests/registry.ollama.ai/library/deepseek-r1") == {"1.5b": "deploy"}
+    owner = "deploy:" + fleet.exec("h4", "id -gn deploy").stdout.strip()  # the user and its login group
+    assert set(blobs.values()) == {owner}
+    assert ollama.files("manifests/registry.ollama.ai/library/deepseek-r1") == {"1.5b": owner}
+    assert ollama.files("manifests/registry.ollama.ai/library") == {"deepseek-r1": owner}
     assert fresh_registry.fetched_blobs() == []
 
 
