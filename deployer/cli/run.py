@@ -151,7 +151,8 @@ def run(
 def exit_status(report: RunReport) -> ExitStatus:
     if report.interrupted:
         return ExitStatus.INTERRUPTED
-    if report.failed_hosts:
+    # a play stopped early (max_fail_percentage, any_errors_fatal) left the others unfinished
+    if report.failed_hosts or report.aborted:
         return ExitStatus.HOST_FAILED
     if report.unreachable_hosts:
         return ExitStatus.UNREACHABLE
