@@ -21,6 +21,7 @@ from deployer.modules import register
 from deployer.modules.base import Change, Module, TaskContext
 from deployer.ollama import install
 from deployer.ollama.args import ConfigArgs, config_args
+from deployer.ollama.sources import source_problem
 from deployer.ollama.stack import expand_ollama
 from deployer.playbook import register_stack_key
 
@@ -29,15 +30,9 @@ class _InstallBase(ConfigArgs):
     @model_validator(mode="after")
     def _source(self) -> "_InstallBase":
         cfg = self.config()
-        if cfg.rollback:
-            return self
-        if cfg.source.online and cfg.source.tarball:
-            raise ValueError("source: give either tarball (offline) or online: true, not both")
-        if not cfg.source.online and not cfg.source.tarball:
-            raise ValueError(
-                "source: say where Ollama comes from: tarball: <release archive on this machine> "
-                "(offline), or online: true (the host downloads it)"
-            )
+        problem = None if cfg.rollback else source_problem(cfg.source)
+        if problem:
+            raise ValueError(": ".join(p for p in problem if p))
         return self
 
 

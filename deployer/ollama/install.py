@@ -105,6 +105,7 @@ def _plan_transfer(
     arts = sources.local_artifacts(ctx, cfg.source, bundles)
     total = sum(a.size for a in arts)
     to_send = 0
+    already = 0  # bytes of earlier, interrupted uploads: they take no more space
     notes = []
     for b, art in zip(bundles, arts):
         if b.fmt == "tar.zst" and not st.zstd:
@@ -118,20 +119,25 @@ def _plan_transfer(
         if up.state.startswith("partial:"):
             have = int(up.state.split(":", 1)[1])
             to_send += art.size - have
+            already += have
             notes.append(f"resume: {human_bytes(have)} already there")
         elif up.state == "absent":
             to_send += art.size
-    _check_space(ctx, st, total)
+        else:
+            already += art.size
+    _check_space(ctx, st, total, already)
     how = f"push {human_bytes(to_send)}" if to_send else "archive already uploaded"
     return uploads, "; ".join([how, *notes])
 
 
-def _check_space(ctx: TaskContext, st: InstallState, archive_bytes: int) -> None:
-    need = SPACE_FACTOR * archive_bytes
+def _check_space(ctx: TaskContext, st: InstallState, archive_bytes: int, already: int = 0) -> None:
+    """Upload + unpacked need about SPACE_FACTOR x the archives, less what is uploaded already."""
+    need = SPACE_FACTOR * archive_bytes - already
     if st.free_bytes is not None and need > st.free_bytes:
         raise ModuleFailure(
             f"not enough space for Ollama at {st.existing} on {ctx.host}: {human_bytes(st.free_bytes)} free, "
-            f"~{human_bytes(need)} needed ({SPACE_FACTOR} x the {human_bytes(archive_bytes)} archive: upload + unpacked)",
+            f"~{human_bytes(need)} needed ({SPACE_FACTOR} x the {human_bytes(archive_bytes)} archive: upload + unpacked"
+            + (f", less {human_bytes(already)} already uploaded)" if already else ")"),
             hint="free some space there, or choose another prefix",
         )
 

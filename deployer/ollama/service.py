@@ -63,7 +63,7 @@ def read(ctx: TaskContext, cfg: OllamaConfig) -> tuple[Layout, ServiceState, Use
 
 
 def check(ctx: TaskContext, cfg: OllamaConfig, state: str, wait: float) -> Change | None:
-    from deployer.ollama import service_system, service_user
+    from deployer.ollama import service_system, service_user  # they build on Step and Context, above
 
     lay, st, run = read(ctx, cfg)
     if not cfg.loopback:
@@ -72,6 +72,9 @@ def check(ctx: TaskContext, cfg: OllamaConfig, state: str, wait: float) -> Chang
             "that address can use and delete models (allow_public_bind: true)"
         )
     binary = st.binary
+    if binary is None and state == "stopped" and not (cfg.mode == "system" and st.active) and not st.server_running:
+        ctx.report(msg=f"Ollama is not installed in {lay.root}: nothing to stop")
+        return None
     if binary is None:
         if not (ctx.check_mode and ctx.earlier_changes_pending):
             raise ModuleFailure(

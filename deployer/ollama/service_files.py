@@ -98,7 +98,7 @@ _HEADER = """\
 """
 
 
-def unit_text(binary: str, user: str) -> str:
+def unit_text(binary: str, user: str, group: str) -> str:
     """/etc/systemd/system/ollama.service, as Ollama's install.sh writes it."""
     return f"""[Unit]
 Description=Ollama Service
@@ -107,7 +107,7 @@ After=network-online.target
 [Service]
 ExecStart={binary} serve
 User={user}
-Group={user}
+Group={group}
 Restart=always
 RestartSec=3
 Environment="PATH={SERVICE_PATH}"

@@ -37,6 +37,7 @@ class ServiceState:
     systemd: bool = False
     props: dict[str, str] = field(default_factory=dict)
     user_exists: bool = False
+    user_group: str | None = None  # the service user's primary group
     user_groups: set[str] = field(default_factory=set)
     host_groups: set[str] = field(default_factory=set)  # of render/video, those that exist
     models: str = ""
@@ -81,7 +82,7 @@ def probe_script(lay: Layout, models_dir: str, system: bool, service_user: str, 
     ]
     if system:
         lines += [
-            f'if id -u {u} >/dev/null 2>&1; then echo "user_exists=yes"; echo "user_groups=$(id -nG {u})"',
+            f'if id -u {u} >/dev/null 2>&1; then echo "user_exists=yes"; echo "user_group=$(id -gn {u})"; echo "user_groups=$(id -nG {u})"',
             # every existing parent must let the service user through (x bit, ACLs: the kernel decides)
             '  d=$m; while [ "$d" != / ]; do d=$(dirname "$d"); [ -d "$d" ] || continue',
             f'    if command -v runuser >/dev/null 2>&1; then runuser -u {u} -- test -x "$d" || echo "untraversable=$d"',
@@ -114,7 +115,7 @@ def parse_state(text: str) -> ServiceState:
             st.props[key] = value.strip()
         elif key == "uid" and value.isdigit():
             st.uid = int(value)
-        elif key in ("home", "binary", "models", "models_owner", "models_existing", "pid_cmdline"):
+        elif key in ("home", "binary", "models", "models_owner", "models_existing", "pid_cmdline", "user_group"):
             setattr(st, key, value.strip() if key == "pid_cmdline" else value)
         elif key == "current":
             st.current = posixpath.basename(value.rstrip("/")) or None

@@ -51,7 +51,8 @@ def plan(c: Context) -> list[Step]:
     if st.user_exists and st.untraversable:
         raise traversal_problem(ctx, user, st.untraversable)
     steps += _models_dir(c)
-    unit = unit_text(c.lay.binary, user)
+    # useradd -U gives a new user a group of its name; an existing user keeps its own
+    unit = unit_text(c.lay.binary, user, st.user_group or user)
     dropin = dropin_text(c.env, c.binary)
     old_unit, old_dropin = _read(c, UNIT_PATH), _read(c, DROPIN_PATH)
     files = []
@@ -90,19 +91,18 @@ def _write(c: Context, path: str, text: str) -> None:
 def _models_dir(c: Context) -> list[Step]:
     """Create the models dir owned by the service user (every directory deployer creates for it)."""
     st, user = c.st, c.cfg.service_user
-    q = shlex.quote(user)
+    owner = shlex.quote(user) + ":" + shlex.quote(st.user_group or user)
     if not st.models_exists:
-        new = dirs_to_create(st.models, st.models_existing)
-        words = " ".join(shlex.quote(d) for d in new)
+        new = " ".join(shlex.quote(d) for d in dirs_to_create(st.models, st.models_existing))
 
         def create() -> None:
-            c.ctx.run(f"install -d -m 0755 -o {q} -g {q} {words}").check(f"create {st.models}")
+            c.ctx.run(f"install -d -m 0755 {new} && chown {owner} {new}").check(f"create {st.models}")
             _recheck_traversal(c)
 
         return [Step(f"create {st.models} (owner {user})", create)]
     if st.models_owner != user:
         return [Step(f"chown {st.models} to {user} (was {st.models_owner})", lambda: c.ctx.run(
-            f"chown -R {q}:{q} {shlex.quote(st.models)}").check(f"chown {st.models}"))]
+            f"chown -R {owner} {shlex.quote(st.models)}").check(f"chown {st.models}"))]
     return []
 
 

@@ -44,6 +44,17 @@ class Bundle:
     path: Path | None = None  # on the control machine; None when the host downloads it
 
 
+def source_problem(source: OllamaSource) -> tuple[str, str | None] | None:
+    """(message, hint) when `source` does not say where Ollama comes from, exactly once."""
+    if source.online and source.tarball:
+        return "source: give either tarball (offline) or online: true, not both", None
+    if not source.online and not source.tarball:
+        return "source: say where Ollama comes from", (
+            "tarball: <release archive on this machine> (offline), or online: true (the host downloads it)"
+        )
+    return None
+
+
 def has_amd_gpu(facts: HostFacts) -> bool:
     return any(g.vendor == "amd" for g in facts.gpus)
 

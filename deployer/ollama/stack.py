@@ -22,6 +22,7 @@ from deployer import yamlload
 from deployer.errors import InputError, InputErrors, Location, did_you_mean
 from deployer.ollama.config import OllamaConfig, OllamaSource
 from deployer.ollama.service_files import BIND_HINT, bind_problem, env_problems
+from deployer.ollama.sources import source_problem
 from deployer.templating import is_template
 
 INSTALL_FIELDS = ("version", "source", "rollback", "mode", "prefix")
@@ -116,13 +117,9 @@ def expand_ollama(value: Any, play_raw: dict, loc: Location) -> list[dict]:
         errors.append(bind)
     if cfg is not None:
         errors += [InputError(f"ollama.{p}", yamlload.key_location(value, "env") or loc) for p in env_problems(cfg)]
-        if not cfg.rollback and not cfg.source.online and not cfg.source.tarball:
-            errors.append(InputError(
-                "ollama.source: say where Ollama comes from", yamlload.key_location(value, "source") or loc,
-                "tarball: <release archive on this machine> (offline), or online: true (the host downloads it)",
-            ))  # fmt: skip
-        elif cfg.source.online and cfg.source.tarball:
-            errors.append(InputError("ollama.source: give either tarball or online: true, not both", yamlload.key_location(value, "source") or loc))
+        problem = None if cfg.rollback else source_problem(cfg.source)
+        if problem:
+            errors.append(InputError(f"ollama.{problem[0]}", yamlload.key_location(value, "source") or loc, problem[1]))
     if errors:
         raise errors[0] if len(errors) == 1 else InputErrors(errors)
     install = {k: value[k] for k in INSTALL_FIELDS if k in value}

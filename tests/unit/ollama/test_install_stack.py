@@ -102,7 +102,7 @@ def test_hand_written_service_task_refuses_public_listen_too(tmp_path: Path) -> 
         ('{source: {tarball: x.tgz}}', "missing required key 'ollama.version'"),
         ('{version: latest, source: {tarball: x.tgz}}', "ollama.version: String should match pattern"),
         ('{version: "0.5.7"}', "ollama.source: say where Ollama comes from"),
-        ('{version: "0.5.7", source: {tarball: x.tgz, online: true}}', "give either tarball or online: true"),
+        ('{version: "0.5.7", source: {tarball: x.tgz, online: true}}', "give either tarball (offline) or online: true, not both"),
         ('{version: "0.5.7", source: {online: true}, env: {OLLAMA_HOST: "0.0.0.0"}}', "env: OLLAMA_HOST comes from the key 'listen'"),
         ('{version: "0.5.7", source: {online: true}, kv_cache_type: q8_0, flash_attention: false}', "needs flash attention"),
         ("[1, 2]", "'ollama' must be a mapping"),

@@ -22,7 +22,7 @@ def cfg(**kw: object) -> OllamaConfig:
 
 
 def test_unit_is_install_sh_s() -> None:
-    text = unit_text("/opt/ollama/current/bin/ollama", "ollama")
+    text = unit_text("/opt/ollama/current/bin/ollama", "ollama", "ollama")
     assert text == (
         "[Unit]\nDescription=Ollama Service\nAfter=network-online.target\n\n"
         "[Service]\nExecStart=/opt/ollama/current/bin/ollama serve\nUser=ollama\nGroup=ollama\n"

@@ -23,6 +23,7 @@ systemd=yes
 models_existing=/srv
 models_free_kib=2048
 user_exists=yes
+user_group=ollama
 user_groups=ollama video
 untraversable=/srv
 host_group=render
@@ -38,7 +39,7 @@ def test_parse_system_probe() -> None:
     st = parse_state(SYSTEM_PROBE)
     assert (st.uid, st.current, st.binary, st.systemd) == (0, "0.5.7", "/opt/ollama/0.5.7/bin/ollama", True)
     assert not st.models_exists and st.models_existing == "/srv" and st.models_free == 2 << 20
-    assert st.user_exists and st.user_groups == {"ollama", "video"} and st.host_groups == {"render", "video"}
+    assert st.user_exists and st.user_group == "ollama" and st.user_groups == {"ollama", "video"} and st.host_groups == {"render", "video"}
     assert st.untraversable == ["/srv"] and st.active and st.enabled
 
 

@@ -150,6 +150,8 @@ def test_a_server_that_cannot_start_fails_with_its_log(host: Host) -> None:
 def test_service_before_install_fails_but_check_after_a_pending_install_reports(host: Host) -> None:
     with pytest.raises(ModuleFailure, match="Ollama is not installed on local"):
         host.service()
+    change, ctx = host.service(state="stopped")
+    assert change is None and ctx.result["msg"].endswith("nothing to stop")
     ctx = host.ctx(check=True)
     ctx.earlier_changes_pending = True
     change = execute(OllamaServiceModule(), ctx, ServiceArgs(mode="user", listen=f"127.0.0.1:{host.port}"))
