@@ -187,6 +187,12 @@ def test_bundles_send_only_missing_blobs_and_a_corrupt_one_is_refused(
                        *_vars(ollama, bundles, "deepseek-r1", size="1.5b", source="bundle"))
     assert res.rc == 0, res
     assert _result(report, "h1")["data"]["blobs_sent"] == 5
+    elsewhere = HostOllama(fleet, "h1", ollama.port, f"{ollama.models_dir}-not-the-servers")
+    res, report = _run(deployer_cli, "models_module.yml", inv, *_vars(elsewhere, bundles, "qwen2.5:0.5b", source="bundle"))
+    assert res.rc == 4, res  # pushed, but where the server does not look: its OLLAMA_MODELS is another dir
+    assert _result(report, "h1")["msg"].startswith("Ollama on h1 does not list qwen2.5:0.5b afterwards; it lists: deepseek-r1:1.5b")
+    fleet.exec("h1", f"rm -rf {elsewhere.models_dir}")
+
     res, report = _run(deployer_cli, "models_module.yml", inv, *_vars(ollama, bundles, "qwen2.5:0.5b", source="bundle"))
     assert res.rc == 0, res
     data = _result(report, "h1")["data"]
@@ -220,6 +226,22 @@ def test_bundles_send_only_missing_blobs_and_a_corrupt_one_is_refused(
     assert ollama.files("manifests/registry.ollama.ai/library/llama3.2") == {}
     assert not any(victim.name in f for f in ollama.files(".deployer-staging"))
     assert "llama3.2:1b" not in ollama.tags()
+
+
+def test_a_full_models_dir_is_refused_before_anything_is_sent(
+    fleet: Fleet, bundles: Path, deployer_cli, tmp_path: Path
+) -> None:
+    small = f"/srv/small-{uuid.uuid4().hex[:8]}"
+    fleet.exec("h3", f"mkdir -p {small} && mount -t tmpfs -o size=40k tmpfs {small}")
+    try:
+        idle = HostOllama(fleet, "h3", 11505, small)
+        res, report = _run(deployer_cli, "models_module.yml", _inventory(fleet, tmp_path, "h3"), "--check",
+                           *_vars(idle, bundles, "deepseek-r1", size="1.5b", source="bundle"))
+        assert res.rc == 4, res
+        assert _result(report, "h3")["msg"].startswith(
+            f"not enough space for the bundle of deepseek-r1:1.5b on h3: 62 KB to write into {small}, 41 KB free at {small}")
+    finally:
+        fleet.exec("h3", f"umount {small}; rmdir {small}", check=False)
 
 
 def test_check_changes_nothing_and_absent_removes(
