@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from deployer.connection import Connection, LocalConnection
 from deployer.errors import CheckModeViolation, DeployerError, Interrupted, Unreachable
+from deployer.facts.bandwidth import measure as measure_bandwidth
 from deployer.facts.model import HostFacts
 from deployer.modules.base import FactsProvider, TaskContext, execute
 from deployer.playbook import Play, Task
@@ -96,8 +97,15 @@ class RunEnv:
             preset = (self.preset_facts or {}).get(hs.name)
             if self.preset_facts is not None and preset is None:
                 raise HostNotContacted(f"the facts file has no entry for {hs.name}")
-            hs.facts = FactsProvider(lambda: self.gather(self.connection(hs)), preset)
+            hs.facts = FactsProvider(lambda: self._gather(hs), preset)
         return hs.facts
+
+    def _gather(self, hs: HostState) -> HostFacts:
+        conn = self.connection(hs)
+        facts = self.gather(conn)
+        if hs.inv_vars.get("deployer_measure_bandwidth"):
+            facts = measure_bandwidth(conn, facts)
+        return facts
 
     # -- variables ----------------------------------------------------
     def variables(self, hs: HostState, task_vars: Mapping[str, Any] | None = None) -> Variables:

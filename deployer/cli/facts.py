@@ -59,16 +59,17 @@ def show_facts(out: Output, name: str, f: HostFacts) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON on stdout.")
 @click.option("-o", "--output", "output_file", type=click.Path(dir_okay=False), help="Write the facts to this JSON file (for run --facts, recommend --facts).")
 @click.option("--path", "paths", multiple=True, metavar="DIR", help="Also report free space at DIR (models dir, install prefix). Repeatable.")
+@click.option("--measure-bandwidth", is_flag=True, help="Measure CPU memory bandwidth on each host (~2 s, needs python3 there).")
 @click.option("-f", "--forks", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--ssh-accept-new", is_flag=True, help="Accept and record host keys never seen before.")
 @click.option("--timeout", default=10.0, show_default=True, help="SSH connect timeout, seconds.")
 @click.pass_obj
-def facts(env: Env, inventories, limit, as_json, output_file, paths, forks, ssh_accept_new, timeout) -> None:
+def facts(env: Env, inventories, limit, as_json, output_file, paths, measure_bandwidth, forks, ssh_accept_new, timeout) -> None:
     """Gather hardware facts from the hosts: one SSH round trip each."""
     out = env.output()
     inv = load_inventory(list(inventories))
     names = inv.select(resolve_limit(limit) or "all")
-    results = collect(inv, names, ConnectOptions(accept_new_host_keys=ssh_accept_new, connect_timeout=timeout), forks, paths)
+    results = collect(inv, names, ConnectOptions(accept_new_host_keys=ssh_accept_new, connect_timeout=timeout), forks, paths, measure_bandwidth)
     good = {n: r for n, r in results.items() if isinstance(r, HostFacts)}
     bad = {n: r for n, r in results.items() if isinstance(r, DeployerError)}
     if not as_json:

@@ -32,10 +32,11 @@ DEFAULT_MODELS = ("deepseek-r1", "qwen3", "llama3.1", "gemma3")
 @click.option("--catalog", "catalogs", multiple=True, type=click.Path(dir_okay=False), help="Extra catalogue YAML (adds or overrides models).")
 @click.option("--facts", "facts_file", type=click.Path(dir_okay=False), help="Use a `deployer facts -o` file instead of contacting hosts.")
 @click.option("--hardware", "specs", multiple=True, metavar="SPEC", help="A machine you describe: 'gpu=2xA100 80GB,ram=512' (repeatable).")
+@click.option("--measure-bandwidth", is_flag=True, help="Measure CPU memory bandwidth on each host (~2 s, needs python3 there).")
 @click.option("--json", "as_json", is_flag=True, help="Print a list of decisions as JSON on stdout.")
 @click.option("-v", "--verbose", count=True, help="Also show the candidates considered and why they were rejected.")
 @click.pass_obj
-def recommend(env: Env, inventories, limit, models, size, max_size, placement, context, parallel, min_tps, precision, catalogs, facts_file, specs, as_json, verbose) -> None:
+def recommend(env: Env, inventories, limit, models, size, max_size, placement, context, parallel, min_tps, precision, catalogs, facts_file, specs, measure_bandwidth, as_json, verbose) -> None:
     """Which model size fits each host, the memory it needs and the speed to expect."""
     out = env.output()
     if size != "auto" and len(models) != 1:
@@ -50,7 +51,7 @@ def recommend(env: Env, inventories, limit, models, size, max_size, placement, c
     if inventories:
         inv = load_inventory(list(inventories))
         names = inv.select(resolve_limit(limit) or "all")
-        for n, r in collect(inv, names, ConnectOptions()).items():
+        for n, r in collect(inv, names, ConnectOptions(), measure_bandwidth=measure_bandwidth).items():
             if isinstance(r, DeployerError):
                 errors[n] = str(r)
             else:

@@ -7,6 +7,7 @@ from typing import Sequence
 
 from deployer.connection import Connection, LocalConnection
 from deployer.errors import DeployerError
+from deployer.facts.bandwidth import measure
 from deployer.facts.model import HostFacts
 from deployer.facts.probe import gather
 from deployer.inventory import Inventory
@@ -20,6 +21,7 @@ def collect(
     connect: ConnectOptions,
     forks: int = 10,
     paths: Sequence[str] = (),
+    measure_bandwidth: bool = False,
 ) -> dict[str, HostFacts | DeployerError]:
     """Each host's facts, or the error that kept us from them (Unreachable, ...)."""
     connector = SSHConnector()
@@ -30,7 +32,8 @@ def collect(
         try:
             conn = LocalConnection(name) if is_local(name, hv) else connector.connect(ssh_target(name, hv, connect))
             facts = gather(conn, paths)
-            facts.hostname = facts.hostname or name
+            if measure_bandwidth or hv.get("deployer_measure_bandwidth"):
+                facts = measure(conn, facts)
             return facts
         except DeployerError as exc:
             return exc

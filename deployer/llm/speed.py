@@ -38,6 +38,7 @@ class SpeedModel:
     gpu_eta: dict[str, float] = field(default_factory=lambda: {"gddr": 0.90, "hbm": 0.52})
     gpu_overhead_s: float = 0.0025
     cpu_eta: float = 0.70
+    cpu_eta_measured: float = 0.90  # against a measured copy bandwidth (deployer.facts.bandwidth)
     cpu_overhead_s: float = 0.0
     numa_factor: float = 0.5  # eta multiplier when a CPU run spans sockets
     disk_read_gbs: float = 1.0  # NVMe-class sequential read, for load time
@@ -95,7 +96,8 @@ def predict_speed(
         bw = facts.bandwidth.cpu_gbs
         if not bw:
             return SpeedEstimate(None, unknown=f"CPU memory bandwidth unknown ({facts.cpu.model})")
-        eta = model.cpu_eta
+        # a measured bandwidth is already what software reaches; a spec peak is not
+        eta = model.cpu_eta_measured if facts.bandwidth.cpu_source == "probe" else model.cpu_eta
         sockets = max(facts.cpu.sockets or 1, 1)
         if sockets > 1:
             eta *= model.numa_factor
