@@ -121,3 +121,13 @@ def test_writer_checks_streams_resumes_and_replaces(store: Path, tmp_path: Path)
 def test_bundle_paths_of_other_namespaces_and_registries(tmp_path: Path) -> None:
     assert bundle_dir(tmp_path, ModelName.parse("me/mine:v1")) == tmp_path / "me" / "mine" / "v1"
     assert bundle_dir(tmp_path, ModelName.parse("hf.co/org/m:Q4_K_M")) == tmp_path / "hf.co" / "org" / "m" / "Q4_K_M"
+
+
+def test_an_aborted_build_leaves_nothing(store: Path, tmp_path: Path) -> None:
+    files = model_files(store, "qwen2.5:0.5b")
+    digest = json.loads(files[0].read_bytes())["layers"][0]["digest"]
+    w = BundleWriter(tmp_path / "b", "qwen2.5:0.5b", source="test")
+    w.add_blob_file(digest, files[1])
+    assert w.has_blob(digest)
+    w.abort()
+    assert not w.work.exists() and not w.final.exists() and find_bundles(tmp_path / "b") == []
