@@ -86,8 +86,10 @@ def check_entry(entry: dict, loc: Location, base_dir: Path, defaults: dict[str, 
         errors.append(InputError("models: an entry needs 'name:' (e.g. name: deepseek-r1)", loc))
     if errors or _templated(entry):
         return errors  # templated values are checked when the task runs
+    # the `ollama:` key's own templated values (listen: "127.0.0.1:{{ port }}") are checked when the task runs
+    known = {k: v for k, v in defaults.items() if not _templated(v)}
     try:
-        args = OllamaModelArgs.model_validate({**defaults, **entry})
+        args = OllamaModelArgs.model_validate({**known, **entry})
     except ValidationError as exc:
         return _pydantic_errors(exc, entry, loc)
     if args.gguf is not None or args.state == "absent":

@@ -20,7 +20,7 @@ from deployer.llm.spec import parse_hardware_spec
 from deployer.ollama.bundle import create_from_store
 from tests.fakes.models import make_model, model_files
 from tests.fakes.registry import RegistryServer
-from tests.fakes.release import write_standin_binary
+from tests.fakes.release import build_release_set, write_standin_binary
 from tests.fleet import Fleet
 from tests.fleet.deployer_cli import CliResult
 
@@ -273,6 +273,35 @@ def test_check_changes_nothing_and_absent_removes(
     assert ollama.tags() == [] and ollama.files("blobs") == {}
     res, report = _run(deployer_cli, "models_module.yml", inv, *absent)
     assert res.rc == 0 and report["stats"]["h3"]["changed"] == 0, res
+
+
+def test_models_follow_the_ollama_key_and_plan_before_it_ran(
+    fleet: Fleet, fresh_registry: RegistryServer, bundles: Path, deployer_cli, tmp_path: Path
+) -> None:
+    build_release_set(tmp_path / "releases", "0.5.7")
+    unique = uuid.uuid4().hex[:8]
+    prefix, models_dir = f"/opt/m-{unique}", f"/srv/m-{unique}/models"
+    inv = _inventory(fleet, tmp_path, "h2")
+    args = [a for k, v in {"releases": tmp_path / "releases", "prefix": prefix, "port": 11507, "models_dir": models_dir,
+                           "registry": fresh_registry.url, "bundles": bundles}.items() for a in ("-e", f"{k}={v}")]
+    try:
+        res, report = _run(deployer_cli, "models_with_ollama.yml", inv, "--check", *args)
+        assert res.rc == 0, res
+        msgs = [r["msg"] for r in report["results"] if r["action"] == "ollama_model"]
+        not_yet = f"(in {models_dir}; Ollama is not answering yet)"
+        assert msgs[0] == f"would push bundle deepseek-r1:1.5b (5 blobs, 61 KB) {not_yet}"
+        assert msgs[1].startswith(f"would pull qwen2.5:0.5b (398 MB) {not_yet}: ")
+        assert not fleet.path("h2", models_dir).exists()
+
+        res, report = _run(deployer_cli, "models_with_ollama.yml", inv, *args)
+        assert res.rc == 0, res
+        ollama = HostOllama(fleet, "h2", 11507, models_dir)
+        assert sorted(ollama.tags()) == ["deepseek-r1:1.5b", "qwen2.5:0.5b"]
+        assert set(ollama.files("blobs").values()) == {"ollama:ollama"}
+        res, report = _run(deployer_cli, "models_with_ollama.yml", inv, *args)
+        assert res.rc == 0 and report["stats"]["h2"]["changed"] == 0, res
+    finally:
+        fleet.exec("h2", f"systemctl stop ollama; rm -rf {prefix} {models_dir}", check=False)
 
 
 def test_size_auto_plans_a_tag_per_host_from_a_facts_file(fleet: Fleet, deployer_cli, tmp_path: Path) -> None:

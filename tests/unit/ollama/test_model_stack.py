@@ -61,6 +61,12 @@ def test_the_ollama_key_gives_endpoint_models_dir_owner_and_proxy() -> None:
   models: [{name: deepseek-r1, size: 7b}]
 """)
     assert tasks[0]["ollama_model"]["endpoint"] == "127.0.0.1:11600" and "become" not in tasks[0]
+    tasks = _expand("""
+- hosts: all
+  ollama: {version: 0.5.7, listen: "127.0.0.1:{{ port }}", models_dir: "{{ base }}/models"}
+  models: [{name: deepseek-r1, size: 7b}]
+""")
+    assert tasks[0]["ollama_model"]["endpoint"] == "127.0.0.1:{{ port }}" and tasks[0]["become"] is True
 
 
 def test_templated_values_wait_for_the_run() -> None:
