@@ -72,16 +72,13 @@ def check(ctx: TaskContext, cfg: OllamaConfig, state: str, wait: float) -> Chang
             "that address can use and delete models (allow_public_bind: true)"
         )
     binary = st.binary
-    if binary is None and state == "stopped" and not (cfg.mode == "system" and st.active) and not st.server_running:
-        ctx.report(msg=f"Ollama is not installed in {lay.root}: nothing to stop")
-        return None
-    if binary is None:
+    if binary is None and state == "started":
         if not (ctx.check_mode and ctx.earlier_changes_pending):
             raise ModuleFailure(
                 f"Ollama is not installed on {ctx.host}: no {lay.binary}",
                 hint="run ollama_install first (the play's ollama: key does), with the same mode and prefix",
             )
-        binary = lay.binary  # under --check, before the install that would run
+    binary = binary or lay.binary  # under --check before the install that would run; or stopping
     c = Context(ctx, cfg, lay, st, run, server_env(cfg, st.models), binary, state, wait)
     steps = service_system.plan(c) if cfg.mode == "system" else service_user.plan(c)
     free = f", {human_bytes(st.models_free)} free" if st.models_free is not None else ""
@@ -90,7 +87,8 @@ def check(ctx: TaskContext, cfg: OllamaConfig, state: str, wait: float) -> Chang
         binary=binary, version=st.current,
     )
     if not steps:
-        ctx.report(msg=f"Ollama {st.current} {'running' if state == 'started' else 'stopped'} on {cfg.listen}; models in {st.models}{free}")
+        what = f"Ollama {st.current} running on {cfg.listen}" if state == "started" else f"Ollama {st.current or '(not installed)'} not running"
+        ctx.report(msg=f"{what}; models in {st.models}{free}")
         return None
     summary = ", ".join(s.words for s in steps) + f" (models in {st.models}{free})"
     return Change(summary, c.diffs, {"steps": steps})

@@ -36,6 +36,8 @@ def plan(c: Context) -> list[Step]:
             f"mode: system manages a system service as root, but commands on {ctx.host} run as uid {st.uid}",
             hint="set become: true (the play's ollama: key does), or use mode: user",
         )
+    if c.state == "stopped":  # only that: the settings stay as the last start left them
+        return [Step("stop ollama", lambda: _systemctl(c, "stop"))] if st.active else []
     steps: list[Step] = []
     q = shlex.quote(user)
     if not st.user_exists:
@@ -63,10 +65,6 @@ def plan(c: Context) -> list[Step]:
             steps.append(Step(f"write {path}", lambda p=path, t=new: _write(c, p, t)))
     if files or st.props.get("NeedDaemonReload") == "yes":
         steps.append(Step("daemon-reload", lambda: _systemctl(c, "daemon-reload")))
-    if c.state == "stopped":
-        if st.active:
-            steps.append(Step("stop ollama", lambda: _systemctl(c, "stop")))
-        return steps
     if not st.enabled:
         steps.append(Step("enable ollama", lambda: _systemctl(c, "enable")))
     if not st.active:

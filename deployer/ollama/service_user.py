@@ -28,6 +28,17 @@ _ALIVE = "c=$(tr '\\0' ' ' < /proc/{pid}/cmdline 2>/dev/null) && [ -n \"$c\" ]"
 
 def plan(c: Context) -> list[Step]:
     ctx, st, run = c.ctx, c.st, c.run
+    running = st.server_running
+    stale = None
+    if st.pid is not None and not running:
+        why = "its process is gone" if st.pid_cmdline is None else f"pid {st.pid} is now: {st.pid_cmdline[:60]}"
+        stale = f"remove the stale pid file ({why})"
+    if c.state == "stopped":
+        if running:
+            return [Step(f"stop ollama serve (pid {st.pid})", lambda: _stop(c, st.pid))]
+        if stale:
+            return [Step(stale, lambda: ctx.run(f"rm -f {shlex.quote(run.pid_file)}").check("remove pid file"))]
+        return []
     if st.models_exists and not st.models_writable:
         raise ModuleFailure(
             f"the models dir {st.models} on {ctx.host} is not writable by the login user",
@@ -37,17 +48,6 @@ def plan(c: Context) -> list[Step]:
     if not st.models_exists:
         steps.append(Step(f"create {st.models}", lambda: ctx.run(
             f"mkdir -p {shlex.quote(st.models)}").check(f"create {st.models}")))
-    running = st.server_running
-    stale = None
-    if st.pid is not None and not running:
-        why = "its process is gone" if st.pid_cmdline is None else f"pid {st.pid} is now: {st.pid_cmdline[:60]}"
-        stale = f"remove the stale pid file ({why})"
-    if c.state == "stopped":
-        if running:
-            steps.append(Step(f"stop ollama serve (pid {st.pid})", lambda: _stop(c, st.pid)))
-        elif stale:
-            steps.append(Step(stale, lambda: ctx.run(f"rm -f {shlex.quote(run.pid_file)}").check("remove pid file")))
-        return steps
     env_text = user_env_text(c.env, c.binary)
     data = hostfiles.read(ctx, run.env_file)
     old_env = None if data is None else data.decode("utf-8", "replace")

@@ -151,7 +151,7 @@ def test_service_before_install_fails_but_check_after_a_pending_install_reports(
     with pytest.raises(ModuleFailure, match="Ollama is not installed on local"):
         host.service()
     change, ctx = host.service(state="stopped")
-    assert change is None and ctx.result["msg"].endswith("nothing to stop")
+    assert change is None and ctx.result["msg"].startswith("Ollama (not installed) not running")
     ctx = host.ctx(check=True)
     ctx.earlier_changes_pending = True
     change = execute(OllamaServiceModule(), ctx, ServiceArgs(mode="user", listen=f"127.0.0.1:{host.port}"))
