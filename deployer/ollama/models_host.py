@@ -22,19 +22,11 @@ from deployer import hostfiles
 from deployer.errors import ModuleFailure
 from deployer.modules.base import TaskContext
 from deployer.ollama.bundle import Bundle, BundleBlob
+from deployer.ollama.layout import sh_path
 from deployer.ollama.registry import ModelName, digest_of_filename, human_size
 from deployer.transfer import local_artifact, push
 
 STAGING = ".deployer-staging"
-
-
-def shell_path(path: str) -> str:
-    """A path for a shell script: quoted, with a leading ~ left to the host's $HOME."""
-    if path == "~":
-        return '"$HOME"'
-    if path.startswith("~/"):
-        return '"$HOME"/' + shlex.quote(path[2:])
-    return shlex.quote(path)
 
 
 @dataclass
@@ -60,7 +52,7 @@ class HostStore:
 
 def probe_store(ctx: TaskContext, models_dir: str, name: ModelName, service_user: str | None) -> HostStore:
     """Look at the host's models dir in one read-only round trip."""
-    d = shell_path(models_dir)
+    d = sh_path(models_dir)
     user = (f"if id -u {shlex.quote(service_user)} >/dev/null 2>&1; then echo user=1; else echo user=0; fi\n"
             if service_user else "")
     script = (
