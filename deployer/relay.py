@@ -35,10 +35,12 @@ IDLE_TIMEOUT = 60
 ATTEMPTS = 3
 
 # The source: bind a free port, print it, go to the background and serve one
-# receiver (the one with the token) from the file, following it while it grows.
+# receiver (the one with the token) from the .part, following it while it
+# grows, or from dest once its marker names the digest.
 _SERVE = r"""
 import os, socket, sys, time
-paths, size, token, idle = sys.argv[1:3], int(sys.argv[3]), sys.argv[4].encode(), float(sys.argv[5])
+part, dest, marker, sha = sys.argv[1:5]
+size, token, idle = int(sys.argv[5]), sys.argv[6].encode(), float(sys.argv[7])
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.bind(("", 0)); s.listen(4); s.settimeout(idle)
 print(s.getsockname()[1], flush=True)
@@ -48,6 +50,20 @@ os.setsid()
 null = os.open(os.devnull, os.O_RDWR)
 for fd in (0, 1, 2):
     os.dup2(null, fd)
+def source():
+    end = time.monotonic() + idle
+    while time.monotonic() < end:
+        try:
+            with open(marker) as m:
+                if m.read().split()[:1] == [sha]:
+                    return open(dest, "rb")
+        except OSError:
+            pass
+        try:
+            return open(part, "rb")
+        except OSError:
+            time.sleep(0.05)
+    return None
 def serve(c):
     c.settimeout(idle)
     line = b""
@@ -60,13 +76,8 @@ def serve(c):
     if len(words) != 2 or words[0] != token:
         return False
     offset = int(words[1])
-    for p in paths:
-        try:
-            f = open(p, "rb")
-            break
-        except OSError:
-            continue
-    else:
+    f = source()
+    if f is None:
         return True
     still = time.monotonic()
     while offset < size:
@@ -234,7 +245,10 @@ def _source(ctx: TaskContext, st: transfer.HostState, complete: bool) -> Source 
 def _from_peer(ctx: TaskContext, art: transfer.LocalArtifact, dest: str, offset: int, src: Source) -> tuple[bool, bool]:
     """Receive from `src`; returns (ok, the source failed)."""
     token = secrets.token_hex(16)
-    serve = shlex.join(["python3", "-c", _SERVE, dest + ".part", dest, str(art.size), token, str(IDLE_TIMEOUT)])
+    serve = shlex.join([
+        "python3", "-c", _SERVE, dest + ".part", dest, transfer.marker_path(dest), art.sha256,
+        str(art.size), token, str(IDLE_TIMEOUT),
+    ])
     try:
         res = src.connection.run(serve, become=src.become, timeout=30)
     except DeployerError:

@@ -100,7 +100,8 @@ def local_artifact(path: str | Path, expected_sha256: str | None = None) -> Loca
     return LocalArtifact(p, st.st_size, digest)
 
 
-def _marker(dest: str) -> str:
+def marker_path(dest: str) -> str:
+    """The digest marker beside a pushed file."""
     d, _, name = dest.rpartition("/")
     return f"{d or '.'}/.{name}.deployer-sha256"
 
@@ -123,7 +124,7 @@ class HostState:
 
 def probe_state(ctx: TaskContext, art: LocalArtifact, dest: str) -> HostState:
     """Marker, partial upload and free space in one read-only round trip."""
-    q, m, part = shlex.quote(dest), shlex.quote(_marker(dest)), shlex.quote(dest + ".part")
+    q, m, part = shlex.quote(dest), shlex.quote(marker_path(dest)), shlex.quote(dest + ".part")
     script = (
         f"if [ -f {q} ] && [ -f {m} ]; then printf 'marker %s %s\\n' \"$(cat {m})\" \"$(stat -c '%s %Y' {q})\"; fi; "
         f"if [ -f {part} ] && [ -f {part}.want ]; then printf 'part %s %s\\n' \"$(cat {part}.want)\" \"$(stat -c %s {part})\"; fi; "
@@ -228,7 +229,7 @@ def upload(ctx: TaskContext, art: LocalArtifact, dest: str, offset: int, label: 
 
 def finish(ctx: TaskContext, art: LocalArtifact, dest: str, mode: str, owner: str | None) -> None:
     """Check size and digest of dest.part, then rename it over dest and write the marker."""
-    q, part, m = shlex.quote(dest), shlex.quote(dest + ".part"), shlex.quote(_marker(dest))
+    q, part, m = shlex.quote(dest), shlex.quote(dest + ".part"), shlex.quote(marker_path(dest))
     chown = f"chown {shlex.quote(owner)} {part} && " if owner else ""
     script = (
         f"[ \"$(stat -c %s {part})\" -eq {art.size} ] || {{ echo \"size mismatch: $(stat -c %s {part}) != {art.size}\" >&2; exit 3; }}; "
@@ -275,4 +276,4 @@ def push(
 def forget(ctx: TaskContext, dest: str) -> None:
     """Remove a pushed file, its marker and any partial upload."""
     q = shlex.quote(dest)
-    ctx.run(f"rm -f {q} {shlex.quote(_marker(dest))} {q}.part {q}.part.want {q}.part.sum").check(f"remove {dest}")
+    ctx.run(f"rm -f {q} {shlex.quote(marker_path(dest))} {q}.part {q}.part.want {q}.part.sum").check(f"remove {dest}")
