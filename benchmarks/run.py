@@ -1,0 +1,43 @@
+"""All benchmarks of deployer against other tools, side by side, in one run.
+
+    bash benchmarks/run.sh                 # everything (needs root: real sshd hosts)
+    bash benchmarks/run.sh --quick         # N = 1, 10; fewer repetitions; 256 MiB bulk
+    python benchmarks/run.py rollout --hosts 1,10 --reps 3   # one part, its own options
+
+Parts: rollout (deployer vs Ansible vs pyinfra, N = 1, 10, 50), bulk (1 GiB
+push vs scp), relay (fan-out on rate-limited links). Ratios and the targets
+they are held to are printed at the end, together.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import bulk
+import relay
+import rollout
+from tools import say
+
+PARTS = {"rollout": rollout.main, "bulk": bulk.main, "relay": relay.main}
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] in PARTS:
+        PARTS[argv[0]](argv[1:])
+        return 0
+    quick = "--quick" in argv
+    plan = {
+        "rollout": ["--hosts", "1,10" if quick else "1,10,50", "--reps", "2" if quick else "3"],
+        "bulk": ["--size-mib", "256" if quick else "1024", "--reps", "2" if quick else "3"],
+        "relay": ["--reps", "1" if quick else "2"],
+    }
+    summary: list[str] = []
+    for name, args in plan.items():
+        say(f"bench: === {name} {' '.join(args)}")
+        summary += PARTS[name](args)
+    print("\n=== summary" + "\n".join(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
