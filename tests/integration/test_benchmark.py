@@ -7,6 +7,7 @@ port of this module's own, with a knob set that makes it a different machine:
 - h2: a GPU too small for it: 60%/40% CPU/GPU at 12 tok/s, flagged as a spill
 - h3: a GPU, but the server runs with ROCR_VISIBLE_DEVICES (Ollama 0.9.3 on an
   NVIDIA node, as under Slurm): 100% CPU, and the flag names that cause
+- h6: like h1, behind the login node h1 (ProxyJump): the tunnel goes through it
 
 The prediction comes from `deployer_models` in the inventory, as the models
 task would have left it: deepseek-r1:7b all on GPU at 60 tok/s.
@@ -15,6 +16,7 @@ task would have left it: deepseek-r1:7b all on GPU at 60 tok/s.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import uuid
 from pathlib import Path
@@ -30,11 +32,14 @@ from tests.integration.test_report_chromium import dump_dom, visible_text
 
 RATE = 60.0
 CPU_RATE = 12.0
+#: the stand-in's rate holds to a token's scheduling delay (ms on a busy 2-core CI machine)
+TOLERANCE = 0.15
 MODEL = "deepseek-r1:7b"
 KNOBS = {
     "h1": {"FAKE_OLLAMA_VRAM_BYTES": "1000000000"},
     "h2": {"FAKE_OLLAMA_VRAM_BYTES": "400000"},
     "h3": {"FAKE_OLLAMA_VRAM_BYTES": "1000000000", "ROCR_VISIBLE_DEVICES": "0"},
+    "h6": {"FAKE_OLLAMA_VRAM_BYTES": "1000000000"},
 }
 VERSIONS = {"h3": "0.9.3"}  # the first version that honours ROCR_VISIBLE_DEVICES on NVIDIA nodes
 
@@ -121,23 +126,24 @@ def benchmarks(result: CliResult) -> dict[str, dict[str, Any]]:
 @pytest.mark.fleet
 def test_verify_measures_each_host_and_flags_the_spills(
         fleet: Fleet, standins: Standins, tmp_path: Path, deployer_cli: Callable[..., CliResult]) -> None:
-    inv = inventory(fleet, tmp_path, standins, ["h1", "h2", "h3"])
-    pb = playbook(tmp_path, "model: deepseek-r1\nruns: 3\nnum_predict: 24\n")
+    inv = inventory(fleet, tmp_path, standins, ["h1", "h2", "h3", "h6"])
+    pb = playbook(tmp_path, "model: deepseek-r1\nruns: 3\nnum_predict: 30\n")
     res = deployer_cli("run", pb, "-i", inv, "--json", "--report", tmp_path / "report")
     assert res.rc == 0, res
     found = benchmarks(res)
-    assert sorted(found) == ["h1", "h2", "h3"]
+    assert sorted(found) == ["h1", "h2", "h3", "h6"]
 
-    h1 = found["h1"]
-    assert (h1["model"], h1["status"], h1["flags"]) == (MODEL, "ok", [])
-    assert h1["measured"]["tokens_per_second"]["median"] == pytest.approx(RATE, rel=0.1)
-    assert h1["measured"]["placement"]["label"] == "100% GPU"
-    assert h1["plan"]["tokens_per_second"] == RATE and h1["plan"]["source"] == "deployer_models"
-    assert h1["measured"]["utilisation"]["samples"] >= 2  # sampled on the host, through the same SSH connection
+    for host in ("h1", "h6"):
+        b = found[host]
+        assert (b["model"], b["status"], b["flags"]) == (MODEL, "ok", []), host
+        assert b["measured"]["tokens_per_second"]["median"] == pytest.approx(RATE, rel=TOLERANCE)
+        assert b["measured"]["placement"]["label"] == "100% GPU"
+        assert b["plan"]["tokens_per_second"] == RATE and b["plan"]["source"] == "deployer_models"
+        assert b["measured"]["utilisation"]["samples"] >= 2  # sampled on the host, through the same SSH connection
 
     h2 = found["h2"]
     assert h2["status"] == "warn"
-    assert h2["measured"]["tokens_per_second"]["median"] == pytest.approx(CPU_RATE, rel=0.1)
+    assert h2["measured"]["tokens_per_second"]["median"] == pytest.approx(CPU_RATE, rel=TOLERANCE)
     assert h2["measured"]["placement"]["label"] == "60%/40% CPU/GPU"
     assert [f["kind"] for f in h2["flags"]] == ["spilled", "slower_than_predicted"]
 
@@ -149,8 +155,8 @@ def test_verify_measures_each_host_and_flags_the_spills(
     assert "ROCR_VISIBLE_DEVICES=0 is set for the server" in res.stderr  # the warning, on the terminal
 
     data = json.loads((tmp_path / "report" / "report.json").read_text())
-    assert [h["host"] for h in data["hosts"]] == ["h1", "h2", "h3"]
-    assert [h["status"] for h in data["hosts"]] == ["ok", "warn", "warn"]
+    assert [h["host"] for h in data["hosts"]] == ["h1", "h2", "h3", "h6"]
+    assert [h["status"] for h in data["hosts"]] == ["ok", "warn", "warn", "ok"]
     assert all(h["hardware"]["cpu"] for h in data["hosts"]), "facts gathered during the run are in the report"
     assert "Fleet report" in res.stderr and "60%/40% CPU/GPU" in res.stderr
 
@@ -164,9 +170,9 @@ def test_min_tokens_per_second_fails_the_slow_host_unless_only_warn(
     assert res.rc == 4, res
     stats = json.loads(res.stdout)["stats"]
     assert (stats["h1"]["failed"], stats["h2"]["failed"]) == (0, 1)
-    assert "12.0 tok/s is below min_tokens_per_second 30" in res.stderr
+    assert re.search(r"deepseek-r1:7b: 1\d\.\d tok/s is below min_tokens_per_second 30", res.stderr), res.stderr
     failed = benchmarks(res)["h2"]
-    assert failed["status"] == "fail" and failed["measured"]["tokens_per_second"]["median"] == pytest.approx(CPU_RATE, rel=0.1)
+    assert failed["status"] == "fail" and failed["measured"]["tokens_per_second"]["median"] == pytest.approx(CPU_RATE, rel=TOLERANCE)
 
     pb = playbook(tmp_path, "model: deepseek-r1\nruns: 2\nnum_predict: 12\nmin_tokens_per_second: 30\nonly_warn: true\n")
     res = deployer_cli("run", pb, "-i", inv)
@@ -216,7 +222,7 @@ def test_deployer_bench_on_two_hosts_with_a_report(
     assert report["source"] == "deployer bench"
     assert [h["host"] for h in report["hosts"]] == ["h1", "h2"]
     measured = {h["host"]: h["benchmarks"][0]["measured"]["tokens_per_second"]["median"] for h in report["hosts"]}
-    assert measured["h1"] == pytest.approx(RATE, rel=0.1) and measured["h2"] == pytest.approx(CPU_RATE, rel=0.1)
+    assert measured["h1"] == pytest.approx(RATE, rel=TOLERANCE) and measured["h2"] == pytest.approx(CPU_RATE, rel=TOLERANCE)
     for h in report["hosts"]:
         assert h["benchmarks"][0]["plan"]["source"] in ("computed", "none")  # no deployer_models: from the facts
         assert f"{h['host']}: " in res.stderr  # a table per host, titled with its hardware

@@ -14,8 +14,8 @@ from deployer.modules.llm_benchmark import LlmBenchmark, LlmBenchmarkArgs
 from deployer.llm.spec import parse_hardware_spec
 from tests.fakes.harness import StandinServer
 
-PLANNED = {"deepseek-r1": {"model": "deepseek-r1:7b", "placement": "gpu", "tokens_per_second": 150.0,
-                           "context": 8192, "reason": "RTX 4090 24 GiB: deepseek-r1:7b ... ~150 tok/s"}}
+PLANNED = {"deepseek-r1": {"model": "deepseek-r1:7b", "placement": "gpu", "tokens_per_second": 100.0,
+                           "context": 8192, "reason": "RTX 4090 24 GiB: deepseek-r1:7b ... ~100 tok/s"}}
 
 
 def context(vars: dict[str, Any] | None = None, check: bool = False, pending: bool = False, facts: Any = None) -> TaskContext:
@@ -26,13 +26,13 @@ def context(vars: dict[str, Any] | None = None, check: bool = False, pending: bo
 
 
 def bench(server: StandinServer, ctx: TaskContext, **args: Any) -> dict[str, Any]:
-    a = LlmBenchmarkArgs(endpoint=f"127.0.0.1:{server.port}", runs=3, num_predict=24, **args)
+    a = LlmBenchmarkArgs(endpoint=f"127.0.0.1:{server.port}", runs=3, num_predict=32, **args)
     assert execute(LlmBenchmark(), ctx, a) is None, "a benchmark never changes anything"
     return ctx.result
 
 
 def test_measures_the_speed_the_server_produces(standin: Callable[..., StandinServer]) -> None:
-    server = standin(FAKE_OLLAMA_TOKENS_PER_SECOND="150", FAKE_OLLAMA_PROMPT_TOKENS_PER_SECOND="400",
+    server = standin(FAKE_OLLAMA_TOKENS_PER_SECOND="100", FAKE_OLLAMA_PROMPT_TOKENS_PER_SECOND="100",
                      FAKE_OLLAMA_VRAM_BYTES=str(10**9), FAKE_OLLAMA_LOAD_SECONDS="0.4")
     ctx = context({"deployer_models": PLANNED}, facts=parse_hardware_spec("gpu=RTX 4090", hostname="local"))
     result = bench(server, ctx, model="deepseek-r1")
@@ -40,33 +40,34 @@ def test_measures_the_speed_the_server_produces(standin: Callable[..., StandinSe
     m = b["measured"]
     assert (b["model"], b["request"], b["status"], b["flags"]) == ("deepseek-r1:7b", "deepseek-r1", "ok", [])
     assert m["tokens_per_second"]["n"] == 3
-    assert m["tokens_per_second"]["median"] == pytest.approx(150, rel=0.05)
-    assert m["prompt_tokens_per_second"]["median"] == pytest.approx(400, rel=0.1)
-    assert all(r["eval_count"] == 24 for r in m["runs"])
-    prompt_s = m["runs"][0]["prompt_eval_count"] / 400
+    assert m["tokens_per_second"]["median"] == pytest.approx(100, rel=0.1)
+    # one sleep of ~0.3 s on the server: a loaded machine oversleeps it a little
+    assert m["prompt_tokens_per_second"]["median"] == pytest.approx(100, rel=0.2)
+    assert all(r["eval_count"] == 32 for r in m["runs"])
+    prompt_s = m["runs"][0]["prompt_eval_count"] / 100
     assert prompt_s < m["ttft_s"]["median"] < prompt_s + 0.5
     assert m["was_loaded"] is False and 0.4 <= m["load_s"] < 2.0
     assert m["placement"]["label"] == "100% GPU"
     assert m["utilisation"]["samples"] >= 2 and m["utilisation"]["ram_total_bytes"]
-    assert b["plan"]["source"] == "deployer_models" and b["plan"]["tokens_per_second"] == 150.0
+    assert b["plan"]["source"] == "deployer_models" and b["plan"]["tokens_per_second"] == 100.0
     assert result["hardware"]["gpus"][0]["name"].endswith("4090")
-    assert result["msg"].startswith("deepseek-r1:7b: 1") and "tok/s" in result["msg"] and "100% GPU" in result["msg"]
+    assert result["msg"].startswith("deepseek-r1:7b: ") and " tok/s" in result["msg"] and "100% GPU" in result["msg"]
     assert ctx.warnings == []
     again = bench(server, context({"deployer_models": PLANNED}), model="deepseek-r1")
     assert again["benchmarks"][0]["measured"]["was_loaded"] is True
 
 
 def test_a_spill_is_flagged_and_too_slow_fails(standin: Callable[..., StandinServer]) -> None:
-    server = standin(FAKE_OLLAMA_TOKENS_PER_SECOND="150", FAKE_OLLAMA_CPU_TOKENS_PER_SECOND="40",
+    server = standin(FAKE_OLLAMA_TOKENS_PER_SECOND="100", FAKE_OLLAMA_CPU_TOKENS_PER_SECOND="40",
                      FAKE_OLLAMA_VRAM_BYTES="400000")
     ctx = context({"deployer_models": PLANNED})
-    with pytest.raises(ModuleFailure, match="40.0 tok/s is below min_tokens_per_second 60"):
+    with pytest.raises(ModuleFailure, match=r"deepseek-r1:7b: \d+\.\d tok/s is below min_tokens_per_second 60"):
         bench(server, ctx, model="deepseek-r1", min_tokens_per_second=60)
     (b,) = ctx.result["benchmarks"]  # the numbers stay in the failed result
     assert b["status"] == "fail"
     assert [f["kind"] for f in b["flags"]] == ["spilled", "slower_than_predicted", "too_slow"]
     assert b["measured"]["placement"]["label"] == "60%/40% CPU/GPU"
-    assert b["measured"]["tokens_per_second"]["median"] == pytest.approx(40, rel=0.05)
+    assert b["measured"]["tokens_per_second"]["median"] == pytest.approx(40, rel=0.1)
     assert any("spilled to the CPU although planned all on GPU" in w for w in ctx.warnings)
 
     ctx = context({"deployer_models": PLANNED})
@@ -96,7 +97,7 @@ def test_under_check_nothing_is_generated(standin: Callable[..., StandinServer])
     server = standin()
     ctx = context({"deployer_models": PLANNED}, check=True)
     result = bench(server, ctx, model="deepseek-r1")
-    assert result["msg"].startswith("would benchmark deepseek-r1:7b: 3 runs x 24 tokens")
+    assert result["msg"].startswith("would benchmark deepseek-r1:7b: 3 runs x 32 tokens")
     assert result["benchmarks"][0]["status"] == "would_run"
     assert server.api("GET", "/api/ps")[1]["models"] == [], "--check loaded the model"
     with pytest.raises(ModuleFailure, match="not installed"):
