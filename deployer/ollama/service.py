@@ -53,7 +53,7 @@ def read(ctx: TaskContext, cfg: OllamaConfig) -> tuple[Layout, ServiceState, Use
     lay = layout(cfg.mode, cfg.prefix)
     models = cfg.models_dir or default_models_dir(cfg.mode)
     run = user_run()
-    res = ctx.probe(probe_script(lay, models, cfg.mode == "system", cfg.service_user, run.pid_file))
+    res = ctx.probe(probe_script(lay, models, cfg.mode == "system", cfg.service_user, run.pid_file, cfg.port))
     if not res.ok:
         raise ModuleFailure(f"cannot read the Ollama service state on {ctx.host}: {res.tail(3)}")
     st = parse_state(res.stdout)
@@ -97,6 +97,13 @@ def check(ctx: TaskContext, cfg: OllamaConfig, state: str, wait: float) -> Chang
 def apply(change: Change) -> None:
     for step in change.data["steps"]:
         step.run()
+
+
+def port_taken(ctx: TaskContext, cfg: OllamaConfig) -> ModuleFailure:
+    return ModuleFailure(
+        f"port {cfg.port} on {ctx.host} is taken by another process (another Ollama?): nothing was started",
+        hint=f"choose another port, e.g. listen: {cfg.bind_host}:{cfg.port + 1}, or stop what holds it",
+    )
 
 
 def traversal_problem(ctx: TaskContext, user: str, dirs: list[str]) -> ModuleFailure:

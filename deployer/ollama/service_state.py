@@ -49,6 +49,7 @@ class ServiceState:
     untraversable: list[str] = field(default_factory=list)
     pid: int | None = None
     pid_cmdline: str | None = None  # None: no such process
+    port_busy: bool = False  # something listens on the port the server is to use
 
     @property
     def active(self) -> bool:
@@ -67,8 +68,11 @@ class ServiceState:
         return self.pid is not None and "serve" in words and any(w.endswith("/bin/ollama") for w in words)
 
 
-def probe_script(lay: Layout, models_dir: str, system: bool, service_user: str, pid_file: str) -> str:
-    """Read-only shell printing key=value lines about the service (see :func:`parse_state`)."""
+def probe_script(lay: Layout, models_dir: str, system: bool, service_user: str, pid_file: str, port: int = 0) -> str:
+    """Read-only shell printing key=value lines about the service (see :func:`parse_state`).
+
+    With `port`: whether anything listens on it (/proc/net/tcp*, no tools needed).
+    """
     u = shlex.quote(service_user)
     lines = [
         f"root={sh_path(lay.root)}; m={sh_path(models_dir)}",
@@ -80,6 +84,12 @@ def probe_script(lay: Layout, models_dir: str, system: bool, service_user: str, 
         'p=$m; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; echo "models_existing=$p"',
         "df -Pk \"$p\" 2>/dev/null | awk 'NR == 2 { print \"models_free_kib=\" $4 }'",
     ]
+    if port:
+        lines.append(
+            f"for f in /proc/net/tcp /proc/net/tcp6; do [ -r $f ] && awk -v p=:{port:04X} "
+            "'$4 == \"0A\" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' $f "
+            '&& { echo "port_busy=yes"; break; }; done'
+        )
     if system:
         lines += [
             f'if id -u {u} >/dev/null 2>&1; then echo "user_exists=yes"; echo "user_group=$(id -gn {u})"; echo "user_groups=$(id -nG {u})"',
@@ -119,7 +129,7 @@ def parse_state(text: str) -> ServiceState:
             setattr(st, key, value.strip() if key == "pid_cmdline" else value)
         elif key == "current":
             st.current = posixpath.basename(value.rstrip("/")) or None
-        elif key in ("systemd", "user_exists", "models_exists", "models_writable"):
+        elif key in ("systemd", "user_exists", "models_exists", "models_writable", "port_busy"):
             setattr(st, key, value == "yes")
         elif key == "user_groups":
             st.user_groups = set(value.split())

@@ -15,7 +15,7 @@ from deployer import hostfiles
 from deployer.errors import ModuleFailure
 from deployer.modules.base import Diff
 from deployer.ollama import readiness
-from deployer.ollama.service import Context, Step, traversal_problem
+from deployer.ollama.service import Context, Step, port_taken, traversal_problem
 from deployer.ollama.service_files import DROPIN_PATH, UNIT_PATH, dropin_text, unit_text
 from deployer.ollama.service_state import UNIT, dirs_to_create, parse_state, probe_script
 
@@ -68,6 +68,8 @@ def plan(c: Context) -> list[Step]:
     if not st.enabled:
         steps.append(Step("enable ollama", lambda: _systemctl(c, "enable")))
     if not st.active:
+        if st.port_busy:
+            raise port_taken(ctx, cfg)
         steps.append(Step("start ollama", lambda: _restart(c)))
     elif files:
         steps.append(Step("restart ollama", lambda: _restart(c)))

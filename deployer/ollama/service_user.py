@@ -20,7 +20,7 @@ from deployer import hostfiles
 from deployer.errors import ModuleFailure
 from deployer.modules.base import Diff
 from deployer.ollama import readiness
-from deployer.ollama.service import Context, Step
+from deployer.ollama.service import Context, Step, port_taken
 from deployer.ollama.service_files import SERVICE_PATH, user_env_text
 
 _ALIVE = "c=$(tr '\\0' ' ' < /proc/{pid}/cmdline 2>/dev/null) && [ -n \"$c\" ]"
@@ -61,6 +61,8 @@ def plan(c: Context) -> list[Step]:
         why = "settings or binary changed"
     if running:
         words = f"restart ollama serve (pid {st.pid}: {why})"
+    elif st.port_busy:
+        raise port_taken(ctx, c.cfg)
     else:
         words = f"start ollama serve on {c.cfg.listen}" + (f" ({stale}: the start replaces it)" if stale else "")
     steps.append(Step(words, lambda: _start(c, env_text, st.pid if running else None)))

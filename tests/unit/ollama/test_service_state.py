@@ -122,3 +122,17 @@ def test_user_probe_of_models_dir(tmp_path: Path) -> None:
     (tmp_path / "models").mkdir()
     st = probe_user(tmp_path, tmp_path / "none.pid")
     assert st.models_exists and st.models_writable and st.models_free and st.models_free > 0
+
+
+def test_probe_sees_a_listening_port(tmp_path: Path) -> None:
+    import socket
+
+    lay = Layout("user", str(tmp_path / "opt" / "ollama"), str(tmp_path / "bin" / "ollama"))
+    ctx = TaskContext("local", LocalConnection(), {})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        script = probe_script(lay, str(tmp_path / "m"), False, "unused", str(tmp_path / "pid"), port)
+        assert not parse_state(ctx.probe(script).stdout).port_busy  # bound, not listening
+        s.listen(1)
+        assert parse_state(ctx.probe(script).stdout).port_busy

@@ -133,18 +133,27 @@ def test_stale_pid_file_is_detected(host: Host) -> None:
     assert change is not None and alive(host.pid())
 
 
-def test_a_server_that_cannot_start_fails_with_its_log(host: Host) -> None:
+def test_a_taken_port_is_refused_before_starting(host: Host) -> None:
     host.install("0.5.7")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", host.port))
         taken.listen(1)
-        started = time.monotonic()
-        with pytest.raises(ModuleFailure) as info:
-            host.service()
-    assert time.monotonic() - started < 15, "a dead server must fail fast, not at the timeout"
+        with pytest.raises(ModuleFailure, match=f"port {host.port} on local is taken by another process"):
+            host.service(check=True)
+    assert not (host.home / ".ollama/run/ollama.pid").exists()
+
+
+def test_a_server_that_exits_fails_at_once_with_its_log(host: Host) -> None:
+    host.install("0.5.7")
+    blocker = host.home / "a-file"
+    blocker.write_text("")
+    started = time.monotonic()
+    with pytest.raises(ModuleFailure) as info:
+        host.service(env={"HOME": f"{blocker}/home"})  # it cannot create ~/.ollama there: it exits
+    assert time.monotonic() - started < 10, "a dead server must fail fast, not at the timeout"
     text = str(info.value)
     assert "Ollama did not come up on local: the server exited" in text
-    assert "address already in use" in text and str(host.home / ".ollama/logs/server.log") in text
+    assert f"{blocker}/home/.ollama" in text and str(host.home / ".ollama/logs/server.log") in text
 
 
 def test_service_before_install_fails_but_check_after_a_pending_install_reports(host: Host) -> None:
