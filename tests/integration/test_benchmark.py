@@ -28,7 +28,7 @@ from tests.fakes.models import make_model
 from tests.fakes.release import write_standin_binary
 from tests.fleet import Fleet
 from tests.fleet.deployer_cli import CliResult
-from tests.integration.test_report_chromium import dump_dom, visible_text
+from tests.integration.test_report_chromium import page_text
 
 RATE = 60.0
 CPU_RATE = 12.0
@@ -227,5 +227,5 @@ def test_deployer_bench_on_two_hosts_with_a_report(
         assert h["benchmarks"][0]["plan"]["source"] in ("computed", "none")  # no deployer_models: from the facts
         assert f"{h['host']}: " in res.stderr  # a table per host, titled with its hardware
     assert json.loads((out / "report.json").read_text()) == report
-    text = visible_text(dump_dom(out / "report.html", tmp_path))
+    text = page_text(out / "report.html", tmp_path)
     assert "h1" in text and "h2" in text and "60%/40% CPU/GPU" in text

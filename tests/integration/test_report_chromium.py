@@ -21,8 +21,12 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
 
 
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
 def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    path = chromium_path()
     if path is None:
         pytest.skip("no chromium on this machine (apt-get install chromium)")
     return path
@@ -39,6 +43,11 @@ def dump_dom(page: Path, tmp: Path) -> str:
     proc = _run(["--dump-dom", page.resolve().as_uri()], tmp)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
+
+
+def page_text(page: Path, tmp: Path) -> str:
+    """The visible text of `page` as Chromium shows it; without Chromium, of the file as written."""
+    return visible_text(dump_dom(page, tmp) if chromium_path() else page.read_text(encoding="utf-8"))
 
 
 def visible_text(dom: str) -> str:

@@ -58,7 +58,7 @@ def test_the_page_shows_what_the_issue_asks_for() -> None:
                      "Why this model: RTX 4090 24 GiB", "100% GPU", "36%/64% CPU/GPU", "81.0 predicted",
                      "79.5 measured", "http://gpu-node-01:3000", "ROCR_VISIBLE_DEVICES=0",
                      "Install Ollama", "glibc 2.17 is older than 2.27", "open_webui: the image is 3 weeks old",
-                     "7.0 GiB in VRAM", "188.0 GiB"):
+                     "7.0 GiB in VRAM", "188.0 GiB", "spilled, slower than predicted"):
         assert expected in text, expected
 
 
