@@ -81,6 +81,9 @@ def check(ctx: TaskContext, cfg: OllamaConfig, state: str, wait: float) -> Chang
     binary = binary or lay.binary  # under --check before the install that would run; or stopping
     c = Context(ctx, cfg, lay, st, run, server_env(cfg, st.models), binary, state, wait)
     steps = service_system.plan(c) if cfg.mode == "system" else service_user.plan(c)
+    if not steps and state == "started" and ctx.check_mode and ctx.earlier_changes_pending:
+        # an install earlier in this --check run would switch `current`: the real run restarts then
+        steps = [Step("restart ollama if an earlier task switches its version", lambda: None)]
     free = f", {human_bytes(st.models_free)} free" if st.models_free is not None else ""
     ctx.report(
         mode=cfg.mode, listen=cfg.listen, models_dir=st.models, models_free_bytes=st.models_free,

@@ -114,6 +114,9 @@ def test_system_mode_check_install_rerun_upgrade_rollback(
     res, rep = run(deployer_cli, "ollama_system.yml", inv, **v)
     assert res.rc == 0 and changed(rep, "h2") == 0, res
 
+    res, rep = run(deployer_cli, "ollama_system.yml", inv, "--check", **{**v, "version": "0.6.0"})
+    assert res.rc == 0 and changed(rep, "h2") == 2, res
+    assert result(rep, "h2", "ollama_service")["msg"].startswith("restart ollama if an earlier task switches its version")
     res, rep = run(deployer_cli, "ollama_system.yml", inv, "--diff", **{**v, "version": "0.6.0"})
     assert res.rc == 0 and changed(rep, "h2") == 2, res
     assert "switch current 0.5.7 -> 0.6.0" in result(rep, "h2", "ollama_install")["msg"]
