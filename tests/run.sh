@@ -28,9 +28,8 @@ as_root() { # run as root: directly, or via passwordless sudo; false if neither
 }
 
 # --- Debian packages ------------------------------------------------------------
-# Later features add here: docker.io busybox-static (tests with a Docker engine),
-# chromium (report screenshots).
-DEBS=(openssh-server openssh-client iproute2 sudo zstd python3 python3-venv)
+# chromium renders the fleet report in a test (headless)
+DEBS=(openssh-server openssh-client iproute2 sudo zstd python3 python3-venv chromium)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
