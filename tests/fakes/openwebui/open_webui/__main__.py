@@ -1,0 +1,3 @@
+from open_webui import app
+
+app()

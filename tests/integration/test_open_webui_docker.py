@@ -1,0 +1,248 @@
+"""open_webui in docker on a fleet host, with a real Docker engine (tests/fakes/docker_engine.py).
+
+The engine runs in h4's network namespace, so port publishing, the host
+network, host-gateway and restart policies are the real thing; only the image
+is a stand-in (tests/fakes/openwebui: the official image's layout and start
+script, a small server with Open WebUI's endpoints). Nothing here needs a
+docker CLI stand-in. What the engine cannot do here: NAT (--iptables=false),
+so a bridged container cannot reach *other* hosts; the front-door test uses
+the host network for that reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from tests.fakes import docker_engine
+from tests.fakes.docker_engine import DockerEngine
+from tests.fakes.openwebui import image
+from tests.fakes.openwebui.testbed import ADMIN_EMAIL, ADMIN_PASSWORD, ImageFactory, OllamaOnHost, http_json, inventory, playbook
+from tests.fleet import Fleet
+from tests.fleet.pytest_support import REQUIRE_FLEET_ENV
+
+pytestmark = pytest.mark.docker
+HOST = "h4"
+OLLAMA_PORT = 11611
+
+
+@pytest.fixture(scope="module")
+def engine(fleet: Fleet) -> Iterator[DockerEngine]:
+    reason = docker_engine.missing() or image.missing()
+    if reason:
+        if os.environ.get(REQUIRE_FLEET_ENV) == "1":
+            pytest.fail(f"a Docker engine is required ({REQUIRE_FLEET_ENV}=1): {reason}", pytrace=False)
+        pytest.skip(reason)
+    eng = DockerEngine(fleet, HOST, Path(f"/var/tmp/deployer-owui-{os.getpid()}")).start()
+    try:
+        yield eng
+    finally:
+        eng.stop()
+
+
+@pytest.fixture(scope="module")
+def images(engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> ImageFactory:
+    return ImageFactory(engine, tmp_path_factory.mktemp("owui-images"))
+
+
+@pytest.fixture(scope="module")
+def ollama(fleet: Fleet, engine: DockerEngine) -> Iterator[OllamaOnHost]:
+    o = OllamaOnHost(fleet, HOST, "127.0.0.1", OLLAMA_PORT, "ollama-loopback").start()
+    try:
+        yield o
+    finally:
+        o.stop()
+
+
+Runner = Callable[..., Any]
+
+
+@pytest.fixture
+def deploy(fleet: Fleet, engine: DockerEngine, ollama: OllamaOnHost, tmp_path: Path, deployer_cli: Runner) -> Runner:
+    """deploy(name, port, archive, *cli_args, **settings) -> CliResult of `deployer run` on h4."""
+    inv = inventory(fleet, tmp_path / "hosts.ini", [HOST])
+
+    def run(name: str, port: int, archive: Path | None, *cli: str, **settings: Any) -> Any:
+        conf = {
+            "name": name, "port": port, "tag": name, "volume": f"{name}-data",
+            "secret_file": f"/etc/deployer/owui-tests/{name}.secret", "docker_host": engine.docker_host,
+            "ollama_listen": f"127.0.0.1:{OLLAMA_PORT}", "health_timeout": 30,
+            "admin_email": ADMIN_EMAIL, "admin_password": "{{ openwebui_admin_password }}",
+        }
+        if archive is not None:
+            conf["image_tarball"] = str(archive)
+        conf.update(settings)
+        pb = playbook(tmp_path / f"{name}.yml", [{"name": "UI", "hosts": HOST, "gather_facts": False, "frontend": {"open_webui": conf}}])
+        return deployer_cli("run", str(pb), "-i", str(inv), *cli)
+
+    return run
+
+
+def container(engine: DockerEngine, name: str) -> Any:
+    """The container's `docker inspect` object, or None."""
+    res = engine.docker("container", "inspect", name, check=False)
+    return json.loads(res.stdout)[0] if res.returncode == 0 else None
+
+
+def recap(result: Any) -> str:
+    return next(line for line in result.stderr.splitlines() if line.startswith(HOST) and "ok=" in line)
+
+
+def results(result: Any) -> dict[str, dict[str, Any]]:
+    return {r["task"]: r for r in json.loads(result.stdout)["results"]}
+
+
+def test_check_mode_changes_nothing(deploy: Runner, engine: DockerEngine, images: ImageFactory, fleet: Fleet) -> None:
+    archive, _ = images.archive("owui-check")
+    res = deploy("owui-check", 3101, archive, "--check", "--json")
+    assert res.rc == 0, str(res)
+    tasks = results(res)
+    assert tasks["Open WebUI: service"]["status"] == "changed"
+    assert "load ghcr.io/open-webui/open-webui:owui-check" in tasks["Open WebUI: service"]["msg"]
+    assert tasks["Open WebUI: admin account"]["status"] == "changed"
+    assert container(engine, "owui-check") is None
+    assert engine.docker("image", "inspect", "ghcr.io/open-webui/open-webui:owui-check", check=False).returncode != 0
+    assert not fleet.path(HOST, "/etc/deployer/owui-tests/owui-check.secret").exists()
+    assert not fleet.path(HOST, f"/var/tmp/deployer/open-webui/{archive.name}").exists()
+
+
+def test_deploy_rerun_ok_secret_kept_and_never_printed(deploy: Runner, engine: DockerEngine, images: ImageFactory, fleet: Fleet) -> None:
+    archive, image_id = images.archive("owui-main")
+    first = deploy("owui-main", 3102, archive, "-vv", "--diff")
+    assert first.rc == 0, str(first)
+    assert "changed=2" in recap(first)
+    info = container(engine, "owui-main")
+    assert info and info["State"]["Running"] and info["Image"] == image_id
+    assert info["HostConfig"]["NetworkMode"] == "host"  # Ollama is on the host's loopback
+    env = dict(e.split("=", 1) for e in info["Config"]["Env"])
+    assert (env["HOST"], env["PORT"], env["OLLAMA_BASE_URL"]) == ("127.0.0.1", "3102", f"http://127.0.0.1:{OLLAMA_PORT}")
+    assert env["WEBUI_AUTH"] == "True" and env["OFFLINE_MODE"] == "True" and env["HF_HUB_OFFLINE"] == "1"
+    assert info["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    assert info["HostConfig"]["Binds"] == ["owui-main-data:/app/backend/data"]
+    key_file = fleet.path(HOST, "/etc/deployer/owui-tests/owui-main.secret")
+    key = key_file.read_text().strip().partition("=")[2]
+    assert len(key) == 64 and env["WEBUI_SECRET_KEY"] == key
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    status, session = http_json(fleet, HOST, "http://127.0.0.1:3102/api/v1/auths/signin", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert status == 200 and session["role"] == "admin"
+    assert "qwen2.5:0.5b" in first.stderr  # the models the UI sees, reported with -v
+
+    second = deploy("owui-main", 3102, archive, "-vv", "--diff", "--json")
+    assert second.rc == 0, str(second)
+    assert "changed=0" in recap(second)
+    tasks = results(second)
+    assert tasks["Open WebUI: service"]["status"] == "ok"
+    assert tasks["Open WebUI: service"]["data"]["url"] == "http://127.0.0.1:3102/"
+    assert tasks["Open WebUI: admin account"]["status"] == "ok"
+    assert container(engine, "owui-main")["Id"] == info["Id"]
+    assert key_file.read_text().strip().partition("=")[2] == key
+    for text in (first.stdout, first.stderr, second.stdout, second.stderr):
+        assert key not in text
+        assert ADMIN_PASSWORD not in text
+
+
+def test_changed_port_recreates_with_volume_and_sessions_kept(deploy: Runner, engine: DockerEngine, images: ImageFactory, fleet: Fleet) -> None:
+    archive, _ = images.archive("owui-port")
+    assert deploy("owui-port", 3103, archive).rc == 0
+    old = container(engine, "owui-port")
+    _, session = http_json(fleet, HOST, "http://127.0.0.1:3103/api/v1/auths/signin", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+
+    res = deploy("owui-port", 3104, archive, "--diff")
+    assert res.rc == 0, str(res)
+    assert "recreate container owui-port (env changed; volume kept)" in res.stderr
+    assert "-  PORT=3103" in res.stderr and "+  PORT=3104" in res.stderr
+    assert "<secret from /etc/deployer/owui-tests/owui-port.secret>" in res.stderr
+    new = container(engine, "owui-port")
+    assert new["Id"] != old["Id"] and new["Image"] == old["Image"]
+    status, again = http_json(fleet, HOST, "http://127.0.0.1:3104/api/v1/auths/", token=session["token"])
+    assert status == 200 and again["email"] == ADMIN_EMAIL  # same secret key: the old session is still valid
+    assert "changed=0" in recap(deploy("owui-port", 3104, archive))  # the admin was not created again
+
+
+def test_image_already_there_is_not_pushed(deploy: Runner, engine: DockerEngine, images: ImageFactory, fleet: Fleet) -> None:
+    archive, image_id = images.archive("owui-present", keep_loaded=True)
+    res = deploy("owui-present", 3105, archive, "--json")
+    assert res.rc == 0, str(res)
+    data = results(res)["Open WebUI: service"]["data"]
+    assert data["image_action"] == "present" and "image_pushed_bytes" not in data
+    assert container(engine, "owui-present")["Image"] == image_id
+    assert not fleet.path(HOST, f"/var/tmp/deployer/open-webui/{archive.name}").exists()
+    engine.docker("rm", "-f", "owui-present")
+    res = deploy("owui-present", 3105, archive, "--json")
+    assert results(res)["Open WebUI: service"]["msg"].startswith("create container owui-present; Open WebUI at http://127.0.0.1:3105/")
+
+
+def test_health_timeout_says_what_the_server_said(deploy: Runner, images: ImageFactory) -> None:
+    archive, _ = images.archive("owui-sick")
+    res = deploy("owui-sick", 3106, archive, health_timeout=4, env={"FAKE_OPENWEBUI_UNHEALTHY": "1"})
+    assert res.rc == 4, str(res)
+    assert "Open WebUI did not answer GET /health on h4 127.0.0.1:3106 within 4s (last: HTTP 503" in res.stderr
+    assert "Uvicorn running on http://127.0.0.1:3106" in res.stderr  # the container's log, attached
+
+
+def test_bridge_network_with_ollama_on_the_docker0_address(deploy: Runner, engine: DockerEngine, images: ImageFactory, fleet: Fleet) -> None:
+    bridged = OllamaOnHost(fleet, HOST, "172.17.0.1", OLLAMA_PORT + 1, "ollama-docker0").start()
+    try:
+        archive, _ = images.archive("owui-bridge")
+        res = deploy("owui-bridge", 3107, archive, "-v", ollama_listen=f"172.17.0.1:{OLLAMA_PORT + 1}")
+        assert res.rc == 0, str(res)
+        info = container(engine, "owui-bridge")
+        assert info["HostConfig"]["NetworkMode"] == "default"
+        assert info["HostConfig"]["PortBindings"] == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "3107"}]}
+        assert f"http://172.17.0.1:{OLLAMA_PORT + 1}" in res.stderr and "qwen2.5:0.5b" in res.stderr
+    finally:
+        bridged.stop()
+
+
+def test_bridge_network_cannot_reach_loopback_ollama(deploy: Runner, engine: DockerEngine, images: ImageFactory) -> None:
+    archive, _ = images.archive("owui-trap")
+    res = deploy("owui-trap", 3108, archive, network="bridge")
+    assert res.rc == 4, str(res)
+    assert "a container on the bridge network cannot reach the host's loopback" in res.stderr
+    assert container(engine, "owui-trap") is None
+
+
+def test_front_door_for_several_ollama_nodes(fleet: Fleet, engine: DockerEngine, images: ImageFactory, tmp_path: Path, deployer_cli: Runner) -> None:
+    nodes = ["h5", "h3"]
+    inv = inventory(fleet, tmp_path / "hosts.ini", ["h3", "h4", "h5"], groups={"compute": nodes, "frontdoor": [HOST]})
+    archive, _ = images.archive("owui-door")
+    conf = {"name": "owui-door", "port": 3109, "bind": "0.0.0.0", "tag": "owui-door", "volume": "owui-door-data",
+            "image_tarball": str(archive), "docker_host": engine.docker_host, "health_timeout": 30,
+            "secret_file": "/etc/deployer/owui-tests/owui-door.secret", "backends": ["compute"], "backend_port": 11631,
+            # no NAT with this engine (--iptables=false): a bridged container cannot reach other hosts here
+            "network": "host",
+            "admin_email": ADMIN_EMAIL, "admin_password": "{{ openwebui_admin_password }}"}
+    pb = playbook(tmp_path / "door.yml", [
+        # in a real run this play installs Ollama on the nodes (deployer's hostvars knows hosts of earlier plays)
+        {"name": "Ollama nodes", "hosts": "compute", "gather_facts": False, "tasks": [{"debug": {"msg": "node"}}]},
+        {"name": "Front door", "hosts": "frontdoor", "gather_facts": False, "frontend": {"open_webui": conf}},
+    ])
+
+    loopback = [OllamaOnHost(fleet, h, "127.0.0.1", 11631, "ollama-door").start() for h in nodes]
+    try:
+        refused = deployer_cli("run", str(pb), "-i", str(inv))
+    finally:
+        for o in loopback:
+            o.stop()
+    assert refused.rc == 4, str(refused)
+    assert "Open WebUI cannot reach Ollama from h4" in refused.stderr, str(refused)
+    assert "Ollama listens on 127.0.0.1 by default, so other hosts cannot reach it" in refused.stderr
+    assert container(engine, "owui-door") is None
+
+    public = [OllamaOnHost(fleet, h, "0.0.0.0", 11631, "ollama-door").start() for h in nodes]
+    try:
+        res = deployer_cli("run", str(pb), "-i", str(inv), "--json")
+    finally:
+        for o in public:
+            o.stop()
+    assert res.rc == 0, str(res)
+    urls = ";".join(f"http://{fleet.host(h).address}:11631" for h in nodes)
+    env = dict(e.split("=", 1) for e in container(engine, "owui-door")["Config"]["Env"])
+    assert env["OLLAMA_BASE_URLS"] == urls and env["OLLAMA_BASE_URL"] == "/ollama"  # the image's default; URLS wins
+    service = results(res)["Open WebUI: service"]["data"]
+    assert [o["models"] for o in service["ollama"]] == [["qwen2.5:0.5b"], ["qwen2.5:0.5b"]]
+    assert service["url"] == f"http://{fleet.host(HOST).address}:3109/"
