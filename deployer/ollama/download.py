@@ -26,8 +26,7 @@ def release_url(base: str, version: str, name: str) -> str:
 def _no_internet(ctx: TaskContext, url: str, detail: str) -> ModuleFailure:
     return ModuleFailure(
         f"{ctx.host} cannot download {url}: {detail}",
-        hint="the host has no internet (or needs a proxy: set HTTPS_PROXY with the play's `environment:`); "
-        "offline: download the archive on a connected machine and use source.tarball",
+        hint="no internet there? use source.tarball (offline); behind a proxy: HTTPS_PROXY in the play's environment:",
     )
 
 

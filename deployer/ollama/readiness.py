@@ -37,9 +37,10 @@ def answers(ctx: TaskContext, cfg: OllamaConfig, grace: float = 5.0) -> bool:
 
 
 def systemd_log(ctx: TaskContext) -> str:
+    # the daemonless systemctl of some containers writes this file; systemd's journal has no such file
     res = ctx.probe(
-        f"if command -v journalctl >/dev/null 2>&1; then journalctl -u ollama -n {LOG_LINES} --no-pager 2>&1; "
-        f"elif [ -f /var/log/journal/ollama.service.log ]; then tail -n {LOG_LINES} /var/log/journal/ollama.service.log; "
+        f"if [ -f /var/log/journal/ollama.service.log ]; then tail -n {LOG_LINES} /var/log/journal/ollama.service.log; "
+        f"elif command -v journalctl >/dev/null 2>&1; then journalctl -u ollama -n {LOG_LINES} --no-pager 2>&1; "
         "else echo '(no journalctl on this host)'; fi"
     )
     return res.stdout.strip()

@@ -118,8 +118,9 @@ def _systemctl(c: Context, verb: str) -> None:
     target = "" if verb == "daemon-reload" else f" {UNIT}"
     res = c.ctx.run(f"systemctl {verb}{target}")
     if not res.ok:
+        log = f"\nLast lines of its log:\n{readiness.systemd_log(c.ctx)}" if verb == "restart" else ""
         raise ModuleFailure(
-            f"systemctl {verb}{target} failed on {c.ctx.host} (exit {res.rc}): {res.tail(5)}",
+            f"systemctl {verb}{target} failed on {c.ctx.host} (exit {res.rc}): {res.tail(5) or 'no output'}{log}",
             hint="see: journalctl -u ollama -n 50",
         )
 

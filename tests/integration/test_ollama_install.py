@@ -158,6 +158,13 @@ def test_models_dir_parents_must_let_the_service_user_through(
     groups = fleet.exec("h3", "id -nG ollama").stdout.split()
     assert "video" in groups  # install.sh's GPU groups, where the host has them
 
+    # a server that cannot start: the failure carries its log's last lines
+    res, rep = run(deployer_cli, "ollama_service_unbindable.yml", inv, prefix=v["prefix"], port=v["port"])
+    assert res.rc == 4, res
+    msg = result(rep, "h3", "ollama_service")["msg"]
+    assert "bind: cannot assign requested address" in msg and "Last lines of" in msg, msg
+    assert "its API has no authentication" in res.stderr  # allow_public_bind: allowed, and warned about
+
 
 def test_interrupted_push_resumes_and_never_leaves_a_half_install(
     fleet: Fleet, deployer_cli: Cli, tmp_path: Path
@@ -283,7 +290,7 @@ def test_online_download_and_a_host_without_internet(fleet: Fleet, deployer_cli:
         assert fleet.exec("h3", f"{prefix}/ollama/current/bin/ollama -v").stdout.strip().endswith("client version is 0.6.0")
         assert any(h.path.endswith("/ollama-linux-amd64.tgz") for h in reg.hits("release"))
         msg = result(rep, "h6", "ollama_install")["msg"]
-        assert f"h6 cannot download {url}/v0.6.0/ollama-linux-amd64.tgz" in msg and "no internet" in msg
+        assert f"h6 cannot download {url}/v0.6.0/ollama-linux-amd64.tgz" in msg and "no internet there?" in msg
         assert not fleet.path("h6", prefix).exists()
         res, rep = run(deployer_cli, "ollama_online.yml", fleet.write_inventory(tmp_path / "h3.ini", hosts=["h3"]),
                        url=url, prefix=prefix, version="0.6.0")
