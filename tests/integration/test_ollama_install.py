@@ -109,7 +109,8 @@ def test_system_mode_check_install_rerun_upgrade_rollback(
         assert line in dropin
     assert fleet.exec("h2", "readlink /usr/local/bin/ollama").stdout.strip() == f"{prefix}/ollama/current/bin/ollama"
     assert fleet.exec("h2", "stat -c %U /usr/share/ollama/.ollama/models").stdout.strip() == "ollama"
-    assert fleet.exec("h2", "ps -o user= -C ollama").stdout.split() == ["ollama"]
+    servers = [ln.split()[0] for ln in fleet.exec("h2", "ps -eo user=,args=").stdout.splitlines() if f"{prefix}/ollama/" in ln]
+    assert servers == ["ollama"]  # the service user runs it
 
     res, rep = run(deployer_cli, "ollama_system.yml", inv, **v)
     assert res.rc == 0 and changed(rep, "h2") == 0, res

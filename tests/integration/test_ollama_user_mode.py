@@ -54,16 +54,23 @@ def server_pid(fleet: Fleet, host: str) -> int | None:
     return int(out) if out.isdigit() else None
 
 
+def clean(fleet: Fleet, host: str) -> None:
+    """No user-mode Ollama of the researcher's on `host`: its server stopped, its files gone."""
+    pid = server_pid(fleet, host)
+    if pid:
+        fleet.exec(host, f"kill {pid}", check=False)
+    fleet.exec(host, f"rm -rf {HOME}/.ollama {HOME}/.local/opt/ollama {HOME}/.local/bin/ollama", check=False)
+
+
 @pytest.fixture
 def hosts(fleet: Fleet) -> Iterator[list[str]]:
-    """The researcher's hosts; whatever server a test left running there is stopped afterwards."""
+    """The researcher's hosts, without a user-mode Ollama before and after the test."""
     names = ["h4", "h6"]
+    for h in names:
+        clean(fleet, h)
     yield names
     for h in names:
-        pid = server_pid(fleet, h)
-        if pid:
-            fleet.exec(h, f"kill {pid}", check=False)
-        fleet.exec(h, f"rm -rf {HOME}/.ollama {HOME}/.local", check=False)
+        clean(fleet, h)
 
 
 @pytest.fixture
