@@ -194,10 +194,15 @@ class Executor:
             stop=self._stop,
         )
         tasks = [t for t in play.tasks if selected(t, play, self.options.tags, self.options.skip_tags)]
-        for batch in batches(live, play.kw.serial):
+        all_batches = batches(live, play.kw.serial)
+        for i, batch in enumerate(all_batches):
             env.batch = batch
+            reasons = len(self.report.aborted)
             ok = self._run_batch(play, tasks, batch, env, pool)
             if not ok or self._stop.is_set():
+                if not ok and i + 1 < len(all_batches) and len(self.report.aborted) == reasons and not self._stop.is_set():
+                    # the hosts of the later batches were never started
+                    self.report.aborted.append(f"play '{play.name}': every host of a batch failed; {len(all_batches) - i - 1} later batch(es) not run")
                 break
 
     def _run_batch(self, play: Play, tasks: list[Task], batch: list[str], env: RunEnv, pool: ThreadPoolExecutor) -> bool:
@@ -207,7 +212,6 @@ class Executor:
         for task in tasks:
             hosts = [h for h in batch if self.hosts[h].live]
             if not hosts:
-                self.report.aborted.append(f"play '{play.name}': all hosts of the batch failed")
                 return False
             if task.kw.run_once:
                 hosts = hosts[:1]

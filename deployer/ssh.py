@@ -20,6 +20,7 @@ without invoke's runner threads.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import shlex
@@ -35,6 +36,11 @@ import paramiko
 
 from deployer.connection import CHUNK, Connection, _PopenStream, _Stream
 from deployer.errors import Unreachable
+
+# paramiko logs failures we already turn into messages ("Secsh channel open FAILED"
+# while a tunnelled port is not listening yet); without a handler Python would print them
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 
 _FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 #: a connection whose peer stops acknowledging for this long is dead (the host is unreachable)
@@ -527,11 +533,14 @@ class _Tunnel:
                     if not data:
                         break
                     sock.sendall(data)
-        except (OSError, EOFError, paramiko.SSHException):
-            pass
+        except (OSError, EOFError, ValueError, paramiko.SSHException):
+            pass  # either end closed (select on a closed channel raises ValueError)
         finally:
-            chan.close()
-            sock.close()
+            for end in (chan, sock):
+                try:
+                    end.close()
+                except (OSError, EOFError, paramiko.SSHException):
+                    pass  # the transport is already gone: nothing left to close
 
     def close(self) -> None:
         self._closed = True

@@ -273,7 +273,8 @@ def _run_item(task: Task, hs: HostState, env: RunEnv, variables: Variables, item
     if become and become.password:
         env.redactor.add(become.password)
     environment = {k: str(v) for k, v in templar.render({**play.kw.environment, **task.kw.environment}, variables).items()}
-    connection = env.connection(hs) if module.needs_connection else None
+    planning = env.preset_facts is not None and module.plans_from_facts
+    connection = env.connection(hs) if module.needs_connection and not planning else None
     ctx = TaskContext(
         host=hs.name,
         connection=connection,

@@ -42,6 +42,15 @@ def is_template(value: Any) -> bool:
     return "{{" in value or "{%" in value or "{#" in value
 
 
+def has_template(value: Any) -> bool:
+    """A template anywhere in a value (strings inside mappings and lists included)."""
+    if isinstance(value, dict):
+        return any(has_template(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(has_template(v) for v in value)
+    return is_template(value)
+
+
 # -- filters ---------------------------------------------------------------
 
 

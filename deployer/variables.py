@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
-from deployer.templating import Templar, TemplateError, is_template
+from deployer.templating import Templar, TemplateError, has_template, is_template
 
 
 class Variables(Mapping):
@@ -42,7 +42,7 @@ class Variables(Mapping):
                 break
         else:
             raise KeyError(key)
-        if _has_template(value):
+        if has_template(value):
             if key in self._resolving:
                 raise TemplateError(f"variable '{key}' refers to itself")
             self._resolving.add(key)
@@ -111,13 +111,3 @@ class HostVarsMapping(Mapping):
 
     def __len__(self) -> int:
         return len(self._names)
-
-
-def _has_template(value: Any) -> bool:
-    if isinstance(value, str):
-        return is_template(value)
-    if isinstance(value, dict):
-        return any(_has_template(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_template(v) for v in value)
-    return False

@@ -69,6 +69,9 @@ class Module(ABC, Generic[A]):
     #: True for modules that never change a host (debug, assert, wait_for...): under
     #: --check, when their input is not known yet, they are skipped rather than "would change"
     read_only: ClassVar[bool] = False
+    #: True for modules whose check() can plan from facts alone (ctx.connection is None)
+    #: when a run plans from a facts file (`deployer run --facts FILE --check`)
+    plans_from_facts: ClassVar[bool] = False
     #: variable names this module sets for later tasks (set by ctx.set_vars)
     provides_vars: ClassVar[tuple[str, ...]] = ()
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from pydantic import create_model, field_validator
 
 from deployer.modules.base import ModuleArgs
-from deployer.ollama.config import OllamaConfig
+from deployer.ollama.config import OllamaConfig, parse_listen
 
 
 class ConfigArgs(ModuleArgs):
@@ -26,7 +26,7 @@ class ConfigArgs(ModuleArgs):
     @field_validator("listen", check_fields=False)
     @classmethod
     def _listen(cls, v: str) -> str:
-        return OllamaConfig._listen(v)
+        return parse_listen(v)
 
     def config(self) -> OllamaConfig:
         """These arguments as an OllamaConfig (fields it lacks keep their defaults)."""

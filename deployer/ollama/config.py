@@ -35,6 +35,17 @@ class OllamaSource(_Strict):
     )
 
 
+def parse_listen(value: str) -> str:
+    """'host:port', ':port' or 'http://host:port' -> 'host:port'; ValueError when it is neither."""
+    v = value.removeprefix("http://")
+    if ":" not in v:
+        raise ValueError(f"listen must be host:port, got {v!r}")
+    host, _, port = v.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"listen port must be 1-65535, got {port!r}")
+    return f"{host or '127.0.0.1'}:{port}"
+
+
 def _port(listen: str) -> int:
     host, _, port = listen.rpartition(":")
     return int(port)
@@ -77,13 +88,7 @@ class OllamaConfig(_Strict):
     @field_validator("listen")
     @classmethod
     def _listen(cls, v: str) -> str:
-        v = v.removeprefix("http://")
-        if ":" not in v:
-            raise ValueError(f"listen must be host:port, got {v!r}")
-        host, _, port = v.rpartition(":")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"listen port must be 1-65535, got {port!r}")
-        return f"{host or '127.0.0.1'}:{port}"
+        return parse_listen(v)
 
     @property
     def port(self) -> int:

@@ -22,7 +22,7 @@ from deployer.llm.select import candidates_for, parse_request
 from deployer.ollama.config import DEFAULT_ENDPOINT, SYSTEM_MODELS_DIR, USER_MODELS_DIR
 from deployer.ollama.models import REQUEST_KEYS, OllamaModelArgs, catalog_sources
 from deployer.ollama.registry import ModelName
-from deployer.templating import is_template
+from deployer.templating import has_template, is_template
 from deployer.yamlload import YDict, YList
 
 #: module arguments that come from the play's `ollama:` key, not from an entry
@@ -53,14 +53,6 @@ def host_args(ollama: Any) -> tuple[dict[str, Any], bool]:
     return args, become
 
 
-def _templated(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(_templated(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_templated(v) for v in value)
-    return is_template(value)
-
-
 def _pydantic_errors(exc: ValidationError, entry: dict, loc: Location) -> list[InputError]:
     out = []
     for err in exc.errors():
@@ -84,10 +76,10 @@ def check_entry(entry: dict, loc: Location, base_dir: Path, defaults: dict[str, 
                                      did_you_mean(str(key), ENTRY_KEYS) or "a model takes: " + ", ".join(ENTRY_KEYS)))
     if "name" not in entry:
         errors.append(InputError("models: an entry needs 'name:' (e.g. name: deepseek-r1)", loc))
-    if errors or _templated(entry):
+    if errors or has_template(entry):
         return errors  # templated values are checked when the task runs
     # the `ollama:` key's own templated values (listen: "127.0.0.1:{{ port }}") are checked when the task runs
-    known = {k: v for k, v in defaults.items() if not _templated(v)}
+    known = {k: v for k, v in defaults.items() if not has_template(v)}
     try:
         args = OllamaModelArgs.model_validate({**known, **entry})
     except ValidationError as exc:

@@ -23,7 +23,7 @@ from deployer.errors import InputError, InputErrors, Location, did_you_mean
 from deployer.ollama.config import OllamaConfig, OllamaSource
 from deployer.ollama.service_files import BIND_HINT, bind_problem, env_problems
 from deployer.ollama.sources import source_problem
-from deployer.templating import is_template
+from deployer.templating import has_template, is_template
 
 INSTALL_FIELDS = ("version", "source", "rollback", "mode", "prefix")
 SERVICE_FIELDS = (
@@ -31,14 +31,6 @@ SERVICE_FIELDS = (
     "num_parallel", "keep_alive", "max_loaded_models", "kv_cache_type", "flash_attention",
     "https_proxy", "no_proxy", "gpus", "env",
 )  # fmt: skip
-
-
-def _templated(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(_templated(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_templated(v) for v in value)
-    return is_template(value)
 
 
 def _value_at(data: Any, path: tuple) -> Any:
@@ -62,7 +54,7 @@ def _schema_errors(value: dict, loc: Location) -> tuple[list[InputError], Ollama
         seen: set[tuple] = set()
         for err in exc.errors():
             path = tuple(err["loc"])
-            if path in seen or any(_templated(_value_at(value, path[:i])) for i in range(1, len(path) + 1)):
+            if path in seen or any(has_template(_value_at(value, path[:i])) for i in range(1, len(path) + 1)):
                 continue
             seen.add(path)
             where = yamlload.locate(value, path, loc) or loc
