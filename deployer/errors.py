@@ -106,6 +106,16 @@ class ModuleFailure(HostError):
         self.data = data or {}
 
 
+class NotStaged(ModuleFailure):
+    """A local artefact a task needs (release archive, model bundle, image) is not on the
+    control machine yet. A real run fails before sending anything; under --check the
+    task is reported as the change it would make, with a warning."""
+
+    def __init__(self, message: str, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint or "stage it first: deployer stage PLAYBOOK -i INVENTORY -o artifacts/")
+        self.path = path
+
+
 class CommandFailed(ModuleFailure):
     """A command on a host exited non-zero where success was required."""
 

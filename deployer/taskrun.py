@@ -16,10 +16,10 @@ from typing import Any, Callable, Mapping
 from pydantic import ValidationError
 
 from deployer.connection import Connection, LocalConnection
-from deployer.errors import CheckModeViolation, DeployerError, Interrupted, Unreachable
+from deployer.errors import CheckModeViolation, DeployerError, Interrupted, NotStaged, Unreachable
 from deployer.facts.bandwidth import measure as measure_bandwidth
 from deployer.facts.model import HostFacts
-from deployer.modules.base import FactsProvider, TaskContext, execute
+from deployer.modules.base import Change, FactsProvider, TaskContext, execute
 from deployer.playbook import Play, Task
 from deployer.results import Redactor, TaskResult, summarize
 from deployer.ssh import SSHConnector
@@ -103,7 +103,7 @@ class RunEnv:
     def _gather(self, hs: HostState) -> HostFacts:
         conn = self.connection(hs)
         facts = self.gather(conn)
-        if hs.inv_vars.get("deployer_measure_bandwidth"):
+        if _truthy(self.extra_vars.get("deployer_measure_bandwidth", hs.inv_vars.get("deployer_measure_bandwidth"))):
             facts = measure_bandwidth(conn, facts)
         return facts
 
@@ -145,6 +145,12 @@ class RunEnv:
         if hs.facts is not None and hs.facts.loaded:
             layers.insert(0, {"deployer_facts": hs.facts.get().model_dump(mode="json")})
         return Variables(layers, self.templar)
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
 
 
 def _cond_value(templar: Templar, value: Any, variables: Mapping[str, Any]) -> bool:
@@ -310,6 +316,12 @@ def _run_item(task: Task, hs: HostState, env: RunEnv, variables: Variables, item
         data = dict(ctx.result)
         if error is not None and _depends_on_pending(task, hs, env, error):
             return _pending(task, hs, name, no_log)
+        if error is not None and env.check and isinstance(error, NotStaged):
+            # a dry run shows the plan; what is not staged yet is a warning here, a failure in a real run
+            reason = data.get("reason")
+            change = Change(f"would run once {error.path} is staged" + (f": {reason}" if reason else ""))
+            ctx.warnings.append(f"not staged yet: {error}")
+            error = None
         if error is not None:
             status = "failed"
             msg = _message(error, task)

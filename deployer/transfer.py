@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from deployer.connection import Connection
-from deployer.errors import InputError, Location, ModuleFailure
+from deployer.errors import InputError, Location, ModuleFailure, NotStaged
 from deployer.modules.base import TaskContext
 
 #: resume granularity: at most this much is sent twice after an interruption
@@ -63,7 +63,7 @@ def local_artifact(path: str | Path, expected_sha256: str | None = None) -> Loca
     try:
         st = p.stat()
     except FileNotFoundError:
-        raise InputError("artefact not found", Location(str(p)), "stage it first (deployer stage) or fix the path")
+        raise NotStaged(f"{p} is not there", str(p), "stage it first (deployer stage) or fix the path")
     if not p.is_file():
         raise InputError("artefact is not a regular file", Location(str(p)))
     key = f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"

@@ -80,6 +80,12 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> ExitStatu
     except KeyboardInterrupt:
         out.error("interrupted")
         return ExitStatus.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug: say so plainly, with the traceback to report
+        import traceback
+
+        out.error(f"internal error: {exc!r} - this is a bug in deployer, please report it with the traceback below")
+        out.info("".join(traceback.format_exception(exc)).rstrip())
+        return ExitStatus.ERROR
     return ExitStatus.OK
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployer.errors import ModuleFailure
+from deployer.errors import ModuleFailure, NotStaged
 from deployer.modules import register
 from deployer.modules.base import Change, Module, TaskContext
 from deployer.ollama import models_pull, models_stack
@@ -82,7 +82,7 @@ class OllamaModel(Module[OllamaModelArgs]):
         if args.fallback_to_bundle:
             try:
                 data["bundle"] = _open_bundle(ctx, args, target.name)
-            except BundleError as exc:
+            except (BundleError, NotStaged) as exc:
                 ctx.warn(f"fallback_to_bundle: {exc}")
         return Change(f"{would}pull {target.name}{target.size_text}{where}: {target.reason}", data={**data, "kind": "pull"})
 
@@ -193,8 +193,8 @@ def _require_listed(ctx: TaskContext, api: OllamaAPI, name: ModelName, args: Oll
 def _open_bundle(ctx: TaskContext, args: OllamaModelArgs, name: ModelName) -> Bundle:
     path = bundle_dir(ctx.local_path(args.bundles), name)
     if not path.exists():
-        raise BundleError(f"no bundle of {name} at {path}",
-                          hint=f"make one on a machine that has the model: `deployer bundle create {name} -o {args.bundles}`")
+        raise NotStaged(f"no bundle of {name} at {path}", str(path),
+                        f"make one: `deployer stage` (from the registry), or `deployer bundle create {name} -o {args.bundles}`")
     bundle = Bundle.open(path)
     if not bundle.name.same(name):
         raise BundleError(f"the bundle at {path} holds {bundle.name}, not {name}", hint="re-create it")

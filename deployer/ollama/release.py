@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployer.errors import InputError, Location
+from deployer.errors import InputError, Location, NotStaged
 
 #: uname -m -> the name in Ollama's archives (install.sh's mapping)
 MACHINE_TO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
@@ -110,6 +110,8 @@ def read_sha256sums(path: Path) -> dict[str, str]:
     """Parse a local sha256sum.txt; a missing file is an InputError naming it."""
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotStaged(f"{path} (sha256sums) is not there", str(path), "stage the release with deployer stage, or fix source.sha256sums")
     except OSError as exc:
         raise InputError(f"cannot read sha256sums: {exc.strerror}", Location(str(path)), "fix source.sha256sums")
     return parse_sha256sums(text, str(path))
