@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deployer.errors import InputError
+from deployer.errors import InputError, NotStaged
 from deployer.ollama.release import (
     ArchiveName,
     expected_digest,
@@ -105,8 +105,11 @@ def test_bad_sha256sums_line_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_missing_sha256sums_file_and_missing_entry(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="cannot read sha256sums"):
+    with pytest.raises(NotStaged, match=r"nope\.txt \(sha256sums\) is not there"):
         read_sha256sums(tmp_path / "nope.txt")
+    (tmp_path / "unreadable.txt").mkdir()
+    with pytest.raises(InputError, match="cannot read sha256sums"):
+        read_sha256sums(tmp_path / "unreadable.txt")
     with pytest.raises(InputError, match=r"no entry for ollama-linux-arm64\.tgz \(it lists: ollama-linux-amd64\.tgz\)"):
         expected_digest({"ollama-linux-amd64.tgz": HEX_A}, "ollama-linux-arm64.tgz", "sums.txt")
 
