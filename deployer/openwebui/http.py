@@ -1,18 +1,40 @@
 """Talking to Open WebUI on a host from the control machine (through ctx.tunnel).
 
 Open WebUI answers ``GET /health`` with ``{"status": true}`` once its
-database is migrated and it serves; the first start can take minutes.
+database is migrated and it serves; the first start can take minutes. Until
+its port is open, the wait happens on the host (one command): a tunnel to a
+closed port would only collect refused SSH channels, one per try.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import time
 import urllib.error
 import urllib.request
 from typing import Any, Callable
 
 from deployer.modules.base import TaskContext
+
+
+#: shell: wait until $1:$2 accepts connections, at most $3 seconds (exit 3 when not)
+_PORT_LOOP = r"""
+is_open() {
+  if command -v bash >/dev/null 2>&1; then bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null
+  elif command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 3).close()' "$1" "$2" 2>/dev/null
+  else return 0; fi  # nothing to test with: the HTTP poll will tell
+}
+end=$(( $(date +%s) + $3 ))
+until is_open "$1" "$2"; do [ "$(date +%s)" -ge "$end" ] && exit 3; sleep 1; done
+"""
+
+
+def wait_port(ctx: TaskContext, host: str, port: int, timeout: float) -> bool:
+    """Wait on the host until host:port accepts connections (read-only); False after `timeout` seconds."""
+    res = ctx.probe(f"sh -c {shlex.quote(_PORT_LOOP)} _ {shlex.quote(host)} {port} {int(timeout)}", timeout=timeout + 60)
+    return res.ok
 
 
 def base_url(ctx: TaskContext, host: str, port: int) -> str:

@@ -8,6 +8,7 @@ exec, curl or wget or python3 - whatever the image has) or from the host
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from deployer.errors import ModuleFailure
@@ -32,8 +33,13 @@ def access(ctx: TaskContext, args: OpenWebUIArgs) -> tuple[str, str]:
 
 def health_or_fail(ctx: TaskContext, args: OpenWebUIArgs, logs: Callable[[], str]) -> None:
     """Wait for GET /health (at most health_timeout); fail with the server's last log lines (read only then)."""
-    base = http.base_url(ctx, args.reach_host, args.port)
-    ok, last, waited = http.wait_healthy(base, args.health_timeout)
+    start = time.monotonic()
+    if http.wait_port(ctx, args.reach_host, args.port, args.health_timeout):
+        base = http.base_url(ctx, args.reach_host, args.port)
+        ok, last, _ = http.wait_healthy(base, max(1.0, args.health_timeout - (time.monotonic() - start)))
+    else:
+        ok, last = False, "the port never opened"
+    waited = time.monotonic() - start
     if ok:
         ctx.report(health_seconds=round(waited, 1))
         return

@@ -175,6 +175,26 @@ def test_image_already_there_is_not_pushed(deploy: Runner, engine: DockerEngine,
     res = deploy("owui-present", 3105, archive, "--json")
     assert results(res)["Open WebUI: service"]["msg"].startswith("create container owui-present; Open WebUI at http://127.0.0.1:3105/")
 
+    # the same image id under another name: a docker tag, still nothing sent
+    engine.docker("tag", "ghcr.io/open-webui/open-webui:owui-present", "lab/open-webui:copy")
+    engine.docker("rm", "-f", "owui-present")
+    engine.docker("rmi", "ghcr.io/open-webui/open-webui:owui-present")
+    res = deploy("owui-present", 3105, archive, "--json")
+    msg = results(res)["Open WebUI: service"]["msg"]
+    assert msg.startswith(f"tag image {image_id} as ghcr.io/open-webui/open-webui:owui-present; create container owui-present"), msg
+    assert not fleet.path(HOST, f"/var/tmp/deployer/open-webui/{archive.name}").exists()
+
+
+def test_a_stopped_container_is_started(deploy: Runner, engine: DockerEngine, images: ImageFactory) -> None:
+    archive, _ = images.archive("owui-stopped")
+    assert deploy("owui-stopped", 3110, archive).rc == 0
+    engine.docker("stop", "owui-stopped")
+    res = deploy("owui-stopped", 3110, archive, "--diff")
+    assert res.rc == 0, str(res)
+    assert "start container owui-stopped" in res.stderr and "-state: exited" in res.stderr and "+state: running" in res.stderr
+    assert container(engine, "owui-stopped")["State"]["Running"]
+    assert "changed=0" in recap(deploy("owui-stopped", 3110, archive))
+
 
 def test_health_timeout_says_what_the_server_said(deploy: Runner, images: ImageFactory) -> None:
     archive, _ = images.archive("owui-sick")
