@@ -134,6 +134,10 @@ class Executor:
 
     def run(self) -> RunReport:
         """Run every play; returns the report (also when interrupted: report.interrupted)."""
+        # every inventory host is in `hostvars` from the start (a front door reads its
+        # backends' addresses even when no play has targeted them yet)
+        for name in self.inventory.hosts:
+            self._state(name)
         pool = ThreadPoolExecutor(max_workers=max(1, self.options.forks), thread_name_prefix="deployer")
         try:
             for pb in self.playbooks:

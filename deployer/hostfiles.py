@@ -8,6 +8,7 @@ interrupted write never leaves a half file at the final path.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import shlex
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -91,6 +92,22 @@ def write(
 ) -> None:
     """Atomically replace `path` with `data`; keep the old mode/owner unless given."""
     write_stream(ctx, path, data, len(data), hashlib.sha256(data).hexdigest(), mode=mode, owner=owner, group=group)
+
+
+def sh_path(path: str) -> str:
+    """`path` as one shell word, with a leading ~ expanded by the host's shell ($HOME)."""
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
+def expand_home(path: str, home: str) -> str:
+    """`path` with a leading ~ replaced by `home` (the host's $HOME, as probed)."""
+    if path == "~" or path.startswith("~/"):
+        return posixpath.join(home, path[2:]) if len(path) > 1 else home
+    return path
 
 
 def _mode(mode: str | int) -> str:

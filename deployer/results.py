@@ -19,6 +19,11 @@ NO_LOG_TEXT = "the output has been hidden due to no_log: true"
 _SECRET_NAME = re.compile(r"(passw|secret|token|api_?key|private_key)", re.I)
 
 
+def is_secret_name(name: object) -> bool:
+    """A variable or key whose name says it holds a secret (password, secret, token, api key...)."""
+    return isinstance(name, str) and bool(_SECRET_NAME.search(name))
+
+
 class Redactor:
     """Replaces known secret values with ******** in any text or data."""
 
@@ -36,7 +41,7 @@ class Redactor:
     def add_vars(self, variables: dict[str, Any]) -> None:
         """Register the values of variables whose names say they are secret."""
         for k, v in variables.items():
-            if isinstance(k, str) and _SECRET_NAME.search(k):
+            if is_secret_name(k):
                 if isinstance(v, str):
                     self.add(v)
             if isinstance(v, dict):
@@ -54,7 +59,7 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {k: (self.MASK if isinstance(k, str) and _SECRET_NAME.search(k) and isinstance(v, str) and v else self.data(v)) for k, v in value.items()}
+            return {k: (self.MASK if is_secret_name(k) and isinstance(v, str) and v else self.data(v)) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [self.data(v) for v in value]
         return value

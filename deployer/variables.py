@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
-from deployer.templating import Templar, TemplateError, has_template, is_template
+from deployer.templating import Templar, TemplateError, has_template
 
 
 class Variables(Mapping):

@@ -28,8 +28,9 @@ as_root() { # run as root: directly, or via passwordless sudo; false if neither
 }
 
 # --- Debian packages ------------------------------------------------------------
-# chromium renders the fleet report in a test (headless)
-DEBS=(openssh-server openssh-client iproute2 sudo zstd python3 python3-venv chromium)
+# chromium renders the fleet report in a test (headless); docker.io and busybox-static
+# give the Open WebUI tests a real Docker engine and a small local image
+DEBS=(openssh-server openssh-client iproute2 sudo zstd python3 python3-venv chromium docker.io busybox-static)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

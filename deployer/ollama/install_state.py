@@ -12,7 +12,8 @@ import posixpath
 from dataclasses import dataclass, field
 
 from deployer.errors import InputError, ModuleFailure
-from deployer.ollama.layout import MARKER, Layout, sh_path
+from deployer.ollama.layout import MARKER, Layout
+from deployer.hostfiles import sh_path
 from deployer.ollama.release import parse_archive_name
 
 #: versions kept on a host: the current one and the one before it (for rollback)

@@ -15,9 +15,9 @@ host, so it is expanded there (:func:`sh_path`), never on the control machine.
 from __future__ import annotations
 
 import posixpath
-import shlex
 from dataclasses import dataclass
 
+from deployer.hostfiles import expand_home
 from deployer.ollama.config import SYSTEM_MODELS_DIR, USER_MODELS_DIR
 
 SYSTEM_PREFIX = "/opt"
@@ -26,22 +26,6 @@ MARKER = ".deployer-install"
 #: user mode: where the detached server keeps its pid, its environment and its log
 USER_RUN_DIR = "~/.ollama/run"
 USER_LOG = "~/.ollama/logs/server.log"
-
-
-def sh_path(path: str) -> str:
-    """`path` as one shell word, with a leading ~ expanded by the host's shell ($HOME)."""
-    if path == "~":
-        return '"$HOME"'
-    if path.startswith("~/"):
-        return '"$HOME"/' + shlex.quote(path[2:])
-    return shlex.quote(path)
-
-
-def expand_home(path: str, home: str) -> str:
-    """`path` with a leading ~ replaced by `home` (the host's $HOME, as probed)."""
-    if path == "~" or path.startswith("~/"):
-        return posixpath.join(home, path[2:]) if len(path) > 1 else home
-    return path
 
 
 @dataclass(frozen=True)

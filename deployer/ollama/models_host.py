@@ -22,7 +22,7 @@ from deployer import hostfiles
 from deployer.errors import ModuleFailure
 from deployer.modules.base import TaskContext
 from deployer.ollama.bundle import Bundle, BundleBlob
-from deployer.ollama.layout import sh_path
+from deployer.hostfiles import sh_path
 from deployer.ollama.registry import ModelName, digest_of_filename, human_size
 from deployer.transfer import local_artifact, push
 

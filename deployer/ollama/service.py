@@ -15,7 +15,8 @@ from typing import Callable
 from deployer.errors import ModuleFailure
 from deployer.modules.base import Change, Diff, TaskContext
 from deployer.ollama.config import OllamaConfig
-from deployer.ollama.layout import USER_LOG, USER_RUN_DIR, Layout, default_models_dir, expand_home, layout
+from deployer.ollama.layout import USER_LOG, USER_RUN_DIR, Layout, default_models_dir, layout
+from deployer.hostfiles import expand_home
 from deployer.ollama.release import human_bytes
 from deployer.ollama.service_files import server_env
 from deployer.ollama.service_state import ServiceState, UserRun, parse_state, probe_script

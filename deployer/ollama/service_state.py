@@ -13,7 +13,8 @@ import posixpath
 import shlex
 from dataclasses import dataclass, field
 
-from deployer.ollama.layout import Layout, sh_path
+from deployer.ollama.layout import Layout
+from deployer.hostfiles import sh_path
 
 UNIT = "ollama"
 _PROPS = ("LoadState", "ActiveState", "UnitFileState", "NeedDaemonReload")

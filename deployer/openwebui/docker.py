@@ -16,7 +16,7 @@ from deployer.connection import CommandResult
 from deployer.errors import ModuleFailure
 from deployer.modules.base import TaskContext
 from deployer.openwebui.secret import VAR as SECRET_VAR
-from deployer.ollama.layout import sh_path
+from deployer.hostfiles import sh_path
 
 #: sed expression replacing the secret key's value in docker's JSON output
 _MASK = rf's/"{SECRET_VAR}=([^"\\]|\\.)*"/"{SECRET_VAR}=<masked>"/g'

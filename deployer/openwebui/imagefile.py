@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployer.errors import InputError, Location
+from deployer.errors import InputError, Location, NotStaged
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ def read_archive(path: Path) -> ImageArchive:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise InputError("image_tarball not found", Location(str(path)), "make it with `docker save -o FILE IMAGE` on a connected machine") from None
+        raise NotStaged(f"image_tarball {path} is not there", str(path),
+                        "stage it (deployer stage), or `docker save -o FILE IMAGE` on a connected machine") from None
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     with _lock:
         if key in _cache:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from deployer.errors import ModuleFailure
 from deployer.modules.base import TaskContext
-from deployer.ollama.layout import sh_path
+from deployer.hostfiles import sh_path
 
 VAR = "WEBUI_SECRET_KEY"
 

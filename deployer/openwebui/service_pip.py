@@ -27,7 +27,7 @@ from deployer.errors import InputError, Location, ModuleFailure
 from deployer.modules.base import Change, Diff, TaskContext
 from deployer.openwebui import secret, spec, verify
 from deployer.openwebui.config import OpenWebUIArgs
-from deployer.ollama.layout import expand_home, sh_path
+from deployer.hostfiles import expand_home, sh_path
 from deployer.openwebui.wiring import Wiring
 
 _WHEEL = re.compile(r"^open[-_]webui-([^-]+)(-.*\.whl|\.tar\.gz)$", re.I)

@@ -20,9 +20,9 @@ from typing import Any
 
 from deployer.openwebui.config import CONTAINER_PORT, DATA_PATH, OpenWebUIArgs
 from deployer.openwebui.secret import VAR as SECRET_VAR
-from deployer.ollama.layout import sh_path
+from deployer.hostfiles import sh_path
 from deployer.openwebui.wiring import Wiring
-from deployer.results import _SECRET_NAME  # the redactor's rule for names that say "secret"
+from deployer.results import is_secret_name
 
 #: container label listing the environment variables deployer manages
 LABEL_ENV = "io.deployer.open-webui.env"
@@ -56,7 +56,7 @@ def secret_shown(path: str) -> str:
 
 def shown(key: str, value: str) -> str:
     """`KEY=value` for --diff; values of secret-named variables (OPENAI_API_KEY...) as a short digest."""
-    if _SECRET_NAME.search(key) and not (value.startswith("<") and value.endswith(">")):
+    if is_secret_name(key) and not (value.startswith("<") and value.endswith(">")):
         value = f"<hidden, sha256:{hashlib.sha256(value.encode()).hexdigest()[:6]}>"
     return f"{key}={value}"
 

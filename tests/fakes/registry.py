@@ -158,7 +158,6 @@ class _Handler(BaseHTTPRequestHandler):
                                "Docker-Content-Digest": digest}, "manifest", digest)
 
     def _serve_file(self, path: Path, kind: str, digest: str | None) -> None:
-        owner = self.server.owner
         size = path.stat().st_size
         start, end, status = 0, size - 1, 200
         spec = self.headers.get("Range", "")

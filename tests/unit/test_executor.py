@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from deployer import playbook
 from deployer.executor import Executor, RunOptions, batches, selected

@@ -11,7 +11,8 @@ from deployer.connection import LocalConnection
 from deployer.errors import ModuleFailure
 from deployer.modules.base import TaskContext
 from deployer.ollama.install_state import InstallState, make_plan, parse_state, probe_script
-from deployer.ollama.layout import MARKER, Layout, expand_home, layout, sh_path
+from deployer.ollama.layout import MARKER, Layout, layout
+from deployer.hostfiles import expand_home, sh_path
 
 HEX = "a" * 64
 BIN = "/opt/ollama/current/bin/ollama"

@@ -16,7 +16,7 @@ from typing import Literal
 
 import pytest
 
-from deployer.errors import InputError
+from deployer.errors import InputError, NotStaged
 from deployer.openwebui.imagefile import matching_tag, read_archive
 
 CONFIG = "2d35e290b3040613d5a7077f23d3e7beebe54821975e1116afda768639d24925"
@@ -86,7 +86,7 @@ def test_not_an_image_archive(tmp_path: Path, files: dict, message: str) -> None
 
 
 def test_missing_or_not_a_tar(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="image_tarball not found"):
+    with pytest.raises(NotStaged, match=r"image_tarball .*nope\.tar is not there"):
         read_archive(tmp_path / "nope.tar")
     (tmp_path / "text.tar").write_text("hello")
     with pytest.raises(InputError, match="is not a `docker save` archive"):
