@@ -8,7 +8,10 @@ freshly reset hosts - the first run (everything changes) and a no-op rerun -
 rotating which tool goes first (the 2 cores are shared by every sshd and the
 tool under test; compare only within one run). Same hosts, same forks (= N),
 same work (rollout/: directory, three files, a template, lineinfile, a
-command with creates, a unit file, a service started and enabled).
+command with creates, a unit file, a service started and enabled). The hosts'
+systemctl is a stand-in (Debian's daemonless one, a Python script: ~60 ms of
+CPU per call where real systemctl takes a few): `--service process` replaces
+the last two tasks by a guarded start of the app, to see the tools' own cost.
 Ansible runs with pipelining and ControlPersist (its fast settings; a fresh
 control path for every first run), pyinfra with its defaults; both check host
 keys against the fleet's known_hosts as deployer does.
@@ -23,7 +26,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tools import REPO, Timed, deployer_argv, deployer_env, median, say, timed, tools_venv, versions
+from tools import DEPLOYER_SRC, REPO, Timed, deployer_argv, deployer_env, median, say, timed, tools_venv, versions
 
 from tests.fleet import Fleet
 
@@ -55,11 +58,12 @@ def write_inputs(fleet: Fleet, work: Path) -> dict[str, Path]:
     return {"ini": inv, "py": pyinv, "cfg": cfg}
 
 
-def argv_for(tool: str, bin_dir: Path, inputs: dict[str, Path], forks: int) -> list[str]:
+def argv_for(tool: str, bin_dir: Path, inputs: dict[str, Path], forks: int, service: str) -> list[str]:
+    suffix = "-process" if service == "process" else ""
     if tool == "deployer":
-        return [*deployer_argv(), "run", str(HERE / "deployer.yml"), "-i", str(inputs["ini"]), "-f", str(forks)]
+        return [*deployer_argv(), "run", str(HERE / f"deployer{suffix}.yml"), "-i", str(inputs["ini"]), "-f", str(forks)]
     if tool == "ansible":
-        return [str(bin_dir / "ansible-playbook"), "-i", str(inputs["ini"]), "-f", str(forks), str(HERE / "ansible.yml")]
+        return [str(bin_dir / "ansible-playbook"), "-i", str(inputs["ini"]), "-f", str(forks), str(HERE / f"ansible{suffix}.yml")]
     return [str(bin_dir / "pyinfra"), "-y", "--parallel", str(forks), str(inputs["py"]), str(HERE / "pyinfra_deploy.py")]
 
 
@@ -75,24 +79,26 @@ def verify(fleet: Fleet, tool: str) -> None:
             raise SystemExit(f"bench: {tool} did not do the work on {name}:\n{proc.stdout}{proc.stderr}")
 
 
-def run_n(n: int, reps: int, bin_dir: Path, tools: tuple[str, ...], work: Path) -> dict[str, dict]:
+def run_n(n: int, reps: int, bin_dir: Path, tools: tuple[str, ...], work: Path, service: str) -> dict[str, dict]:
     say(f"bench: starting {n} hosts")
-    with Fleet(n, systemd_hosts=[f"h{i}" for i in range(1, n + 1)], users=False) as fleet:
+    systemd = [f"h{i}" for i in range(1, n + 1)] if service == "systemd" else []
+    with Fleet(n, systemd_hosts=systemd, users=False) as fleet:
         inputs = write_inputs(fleet, work)
         runs: dict[str, dict[str, list[Timed]]] = {t: {"first": [], "noop": []} for t in tools}
         for rep in range(reps):
             order = tools[rep % len(tools):] + tools[: rep % len(tools)]
             for tool in order:
                 reset(fleet)
-                env = deployer_env() if tool == "deployer" else {}
+                env = deployer_env() if tool == "deployer" else {"BENCH_SERVICE": service}
                 if tool == "ansible":
-                    cp = work / f"cp-{rep}"
+                    cp = work / f"cp-{n}-{rep}"
                     cp.mkdir()
                     env = {"ANSIBLE_CONFIG": str(inputs["cfg"]), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(cp),
                            "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp")}
-                argv = argv_for(tool, bin_dir, inputs, n)
+                argv = argv_for(tool, bin_dir, inputs, n, service)
                 for kind in ("first", "noop"):
-                    t = timed(argv, work / f"{tool}-{n}-{rep}-{kind}.log", env=env, cwd=REPO)
+                    cwd = DEPLOYER_SRC if tool == "deployer" else REPO
+                    t = timed(argv, work / f"{tool}-{n}-{rep}-{kind}.log", env=env, cwd=cwd)
                     if t.rc != 0:
                         raise SystemExit(f"bench: {tool} failed (exit {t.rc}); see {t.log}:\n{t.log.read_text()[-3000:]}")
                     runs[tool][kind].append(t)
@@ -109,10 +115,10 @@ def run_n(n: int, reps: int, bin_dir: Path, tools: tuple[str, ...], work: Path) 
         }
 
 
-def report(results: dict[int, dict[str, dict]]) -> list[str]:
+def report(results: dict[int, dict[str, dict]], service: str) -> list[str]:
     lines = []
     for n, res in results.items():
-        lines.append(f"\nN = {n} host{'s' if n != 1 else ''} (medians of {res['deployer']['runs']} runs; forks {n})")
+        lines.append(f"\nN = {n} host{'s' if n != 1 else ''} (medians of {res['deployer']['runs']} runs; forks {n}; service: {service})")
         lines.append(f"  {'tool':10s} {'first run':>10s} {'no-op':>8s} {'peak RSS':>10s}")
         for tool, r in res.items():
             lines.append(f"  {tool:10s} {r['first']:9.2f}s {r['noop']:7.2f}s {r['peak_rss_mib']:8.0f} MiB")
@@ -140,6 +146,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     ap.add_argument("--hosts", default="1,10,50", help="comma-separated fleet sizes (default 1,10,50)")
     ap.add_argument("--reps", type=int, default=3, help="runs of each tool per fleet size (default 3)")
     ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--service", choices=("systemd", "process"), default="systemd",
+                    help="the service-like task: a systemd unit (default) or a guarded start command")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
     tools = tuple(t for t in args.tools.split(",") if t)
@@ -150,10 +158,10 @@ def main(argv: list[str] | None = None) -> list[str]:
     try:
         for n in [int(x) for x in args.hosts.split(",")]:
             reps = args.reps if n < 50 else max(1, min(args.reps, 2))
-            results[n] = run_n(n, reps, bin_dir, tools, work)
+            results[n] = run_n(n, reps, bin_dir, tools, work, args.service)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    lines = report(results)
+    lines = report(results, args.service)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     print("\n".join(lines), flush=True)

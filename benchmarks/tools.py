@@ -56,10 +56,12 @@ class Timed:
 
 def timed(argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> Timed:
     """Run `argv` with output to `log`; its wall time and the peak RSS of its own process."""
+    # every tool as installed: with its bytecode cache (this environment may turn it off)
+    full_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with open(log, "wb") as out:
         start = time.monotonic()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **(env or {})}, cwd=cwd)
+                                env={**full_env, **(env or {})}, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.monotonic() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -70,11 +72,15 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+#: the deployer under test: this checkout, or another one (to measure a change)
+DEPLOYER_SRC = Path(os.environ.get("DEPLOYER_BENCH_SRC", REPO))
+
+
 def deployer_argv() -> list[str]:
-    """This checkout's deployer, run by this Python."""
+    """The deployer under test, run by this Python (from its own directory: `-m` looks there first)."""
     return [sys.executable, "-m", "deployer"]
 
 
 def deployer_env() -> dict[str, str]:
     path = os.environ.get("PYTHONPATH", "")
-    return {"PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
+    return {"PYTHONPATH": f"{DEPLOYER_SRC}{os.pathsep}{path}" if path else str(DEPLOYER_SRC)}

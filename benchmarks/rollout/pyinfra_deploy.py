@@ -1,5 +1,7 @@
-"""The rollout of the benchmark as a pyinfra deploy: the same work as deployer.yml."""
+"""The rollout of the benchmark as a pyinfra deploy: the same work as deployer.yml
+(or, with BENCH_SERVICE=process in the environment, as deployer-process.yml)."""
 
+import os
 from pathlib import Path
 
 from pyinfra import host
@@ -25,5 +27,11 @@ server.shell(
     name="initialise data",
     commands=["test -e /srv/bench/app/.initialized || python3 /srv/bench/app/app.py init"],
 )
-files.put(name="unit file", src=str(HERE / "files" / "bench-app.service"), dest="/etc/systemd/system/bench-app.service", mode="644")
-systemd.service(name="service running", service="bench-app", running=True, enabled=True)
+if os.environ.get("BENCH_SERVICE") == "process":
+    server.shell(
+        name="service running",
+        commands=["test -e /srv/bench/app/app.pid || { nohup python3 /srv/bench/app/app.py serve </dev/null >/dev/null 2>&1 & echo $! > /srv/bench/app/app.pid; }"],
+    )
+else:
+    files.put(name="unit file", src=str(HERE / "files" / "bench-app.service"), dest="/etc/systemd/system/bench-app.service", mode="644")
+    systemd.service(name="service running", service="bench-app", running=True, enabled=True)
