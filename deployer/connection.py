@@ -287,6 +287,11 @@ class Connection(ABC):
         finally:
             stream.kill()
 
+    @property
+    def interrupted(self) -> bool:
+        """True once interrupt() was called (Ctrl-C): waits on other hosts should end too."""
+        return self._interrupted
+
     def interrupt(self) -> None:
         """Stop every command running now (Ctrl-C); later run() calls raise Interrupted.
 
