@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from deployer import transfer
 from deployer.connection import Become, Connection
-from deployer.errors import DeployerError
+from deployer.errors import DeployerError, Interrupted
 from deployer.modules.base import TaskContext
 
 #: seconds a source waits for its receiver to connect, or for its own file to grow
@@ -164,10 +164,13 @@ class RelayGroup:
             source = self.upstream.get(source, "")
         return False
 
-    def acquire(self, target: str) -> Source | None:
-        """Wait for a free source for `target`; None means: the control node sends."""
+    def acquire(self, target: str, conn: Connection) -> Source | None:
+        """Wait for a free source for `target`; None means: the control node sends.
+        Raises Interrupted when `conn` (the target's) is interrupted meanwhile."""
         with self.cond:
             while True:
+                if conn.interrupted:
+                    raise Interrupted(f"{target}: interrupted while waiting for a relay source")
                 usable = [
                     s for s in self.sources.values()
                     if s.alive and s.host != target and (s.host, target) not in self.bad and not self._feeds(s.host, target)
@@ -282,7 +285,7 @@ def push(ctx: TaskContext, art: transfer.LocalArtifact, dest: str, mode: str, ow
                 g.direct()
                 transfer.upload(ctx, art, dest, offset, label)
                 break
-            src = g.acquire(ctx.host)
+            src = g.acquire(ctx.host, me.connection)
             g.offer(me)  # receiving from now on: others may follow this host
             if src is None:
                 try:

@@ -33,10 +33,26 @@ def recap(stderr: str) -> dict[str, dict[str, int]]:
     return out
 
 
+_started: list[subprocess.Popen] = []
+
+
 def start_cli(args: list[str | Path], log: Path) -> subprocess.Popen:
-    """The console script in the background, its stderr to `log`."""
-    return subprocess.Popen([*console_script(), *map(str, args)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+    """The console script in the background, its stderr to `log` (killed after the test)."""
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([*console_script(), *map(str, args)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=err)
+    _started.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_runs():
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def wait_for(what: str, cond, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
