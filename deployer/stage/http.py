@@ -222,8 +222,10 @@ class _Counting:
         self.count = 0
 
     def read(self, n: int = -1) -> bytes:
+        # read1: what has arrived, at once - a read(n) that times out would lose what it had buffered
+        read = getattr(self.raw, "read1", self.raw.read)
         try:
-            data = self.raw.read(n)
+            data = read(n)
         except socket.timeout as exc:
             raise OSError(f"stalled: nothing arrived for a while ({exc})") from None
         self.count += len(data)
