@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping
 
 import jinja2
 import jinja2.meta
+import jinja2.nodes
 import yaml
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -220,16 +221,22 @@ class Templar:
         return template
 
     # -- static checks (before any host is touched) -----------------------
-    def variables_of(self, value: Any) -> set[str]:
-        """The root variable names a value's templates read (raises InputError on bad syntax)."""
+    def variables_of(self, value: Any, required_only: bool = False) -> set[str]:
+        """The root variable names a value's templates read (raises InputError on bad syntax).
+
+        With `required_only`, names the template guards itself are left out:
+        ``x | default(...)`` and any name tested with ``is defined``/``is undefined``.
+        """
         names: set[str] = set()
         for text in _strings(value):
             if is_template(text):
-                names |= jinja2.meta.find_undeclared_variables(self._parse(text))
+                ast = self._parse(text)
+                found = jinja2.meta.find_undeclared_variables(ast)
+                names |= found - _guarded(ast) if required_only else found
         return names
 
-    def expression_variables(self, expr: str) -> set[str]:
-        return jinja2.meta.find_undeclared_variables(self._parse("{{ " + expr + " }}"))
+    def expression_variables(self, expr: str, required_only: bool = False) -> set[str]:
+        return self.variables_of("{{ " + expr + " }}", required_only)
 
     def _parse(self, text: str):
         try:
@@ -344,6 +351,24 @@ class _Scope(Mapping):
 
     def __len__(self) -> int:
         return len(set(self.variables) | set(self.globals))
+
+
+def _guarded(ast: jinja2.nodes.Template) -> set[str]:
+    """Root names a template guards itself: under `default` or tested for being defined."""
+    out: set[str] = set()
+
+    def root(node: jinja2.nodes.Node) -> str | None:
+        while isinstance(node, (jinja2.nodes.Getattr, jinja2.nodes.Getitem)):
+            node = node.node
+        return node.name if isinstance(node, jinja2.nodes.Name) else None
+
+    for f in ast.find_all(jinja2.nodes.Filter):
+        if f.name in ("default", "d") and f.node is not None and (name := root(f.node)):
+            out.add(name)
+    for t in ast.find_all(jinja2.nodes.Test):
+        if t.name in ("defined", "undefined") and (name := root(t.node)):
+            out.add(name)
+    return out
 
 
 def _undefined_message(exc: jinja2.UndefinedError) -> str:

@@ -85,7 +85,7 @@ def _check_play_vars(templar: Templar, play: Play, known: set[str]) -> list[Inpu
         if is_template(text):
             try:
                 templar.check_syntax(text, play.location)
-                missing = templar.variables_of(text) - known
+                missing = templar.variables_of(text, required_only=True) - known
             except InputError as exc:
                 out.append(exc)
                 continue
@@ -131,7 +131,7 @@ def _check_task(templar: Templar, task: Task, known: set[str]) -> list[InputErro
             loc = (yamlload.locate(raw, list(path), task.location) if raw is not None else None) or task.location
             try:
                 templar.check_syntax(text, loc)
-                missing = templar.variables_of(text) - local
+                missing = templar.variables_of(text, required_only=True) - local
             except InputError as exc:
                 out.append(exc)
                 continue
@@ -144,7 +144,7 @@ def _check_expr(templar: Templar, expr: str, known: set[str], task: Task, key: s
     text = expr if is_template(expr) else "{{ " + expr + " }}"
     try:
         templar.check_syntax(text, task.location)
-        missing = templar.variables_of(text) - known
+        missing = templar.variables_of(text, required_only=True) - known
     except InputError as exc:
         return [exc]
     return [_undefined(n, known, task.location, f"task '{task.name}' ({key})") for n in sorted(missing)]

@@ -167,15 +167,15 @@ class OpenWebUIArgs(UIAddress):
     def _combination(self) -> "OpenWebUIArgs":
         if self.ollama_url and self.backends:
             raise ValueError("give either ollama_url (one Ollama) or backends (several), not both")
+        # image_tarball and wheelhouse may both be given: a mode chosen per host (e.g. from
+        # deployer_facts.software.docker_usable) then finds what it needs; the other is unused
         if self.mode == "pip":
             if not self.wheelhouse:
                 raise ValueError("mode: pip needs wheelhouse: a directory of wheels for open-webui and its dependencies")
-            if self.image_tarball:
-                raise ValueError("image_tarball is for mode: docker; pip mode installs from wheelhouse")
             if self.network != "auto":
                 raise ValueError("network is for mode: docker; in pip mode Open WebUI runs on the host's network")
-        elif self.wheelhouse or self.version:
-            raise ValueError("wheelhouse and version are for mode: pip; docker mode uses image, tag and image_tarball")
+        elif self.version:
+            raise ValueError("version is for mode: pip; docker mode uses image, tag and image_tarball")
         return self
 
     @property

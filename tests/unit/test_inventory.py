@@ -362,7 +362,8 @@ def test_select_with_limit(tmp_path):
 def test_example_local_inventory():
     inv = load_inventory([REPO / "inventories" / "local"])
     assert inv.select("llm") == ["localhost"]
-    assert inv.host_vars("localhost") == {"ansible_connection": "local"}
+    hv = inv.host_vars("localhost")
+    assert hv["ansible_connection"] == "local" and hv["ollama_mode"] == "user"
 
 
 def test_example_lab_inventory():
@@ -375,3 +376,4 @@ def test_example_lab_inventory():
     assert "ansible_ssh_common_args" not in inv.host_vars("login")
     assert inv.host_vars("node04")["ollama_models_dir"] != inv.host_vars("node01")["ollama_models_dir"]
     assert inv.host_vars("login")["ansible_user"] == "deploy"
+    assert inv.host_vars("node01")["ollama_mode"] == "system" and "ollama_mode" not in inv.host_vars("login")

@@ -164,3 +164,17 @@ def test_bad_host_pattern(tmp_path):
     with pytest.raises(InputError) as exc:
         validate.check([pb], load_inventory(["h1,"]), {})
     assert "pb.yml:1:3" in str(exc.value)
+
+
+def test_guarded_variables_are_not_undefined(tmp_path):
+    from deployer import validate
+    from deployer.inventory import load_inventory
+
+    pb = load(
+        tmp_path,
+        "- hosts: all\n  tasks:\n    - debug:\n        msg: \"{{ a | default(1) }} {{ b.c | d(2) }} {{ e if e is defined else 3 }}\"\n"
+        "    - debug:\n        msg: '{{ f if f is defined else g }}'\n",
+    )
+    with pytest.raises(InputError) as exc:
+        validate.check([pb], load_inventory(["h1,"]), {})
+    assert "undefined variable 'g'" in str(exc.value) and "'a'" not in str(exc.value) and "'f'" not in str(exc.value)

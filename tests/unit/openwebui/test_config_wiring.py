@@ -28,9 +28,8 @@ from deployer.openwebui.wiring import FETCH_TAGS, Reach, parse_fetch, resolve, u
         ({"add_hosts": ["nohost"]}, "is not NAME:ADDRESS"),
         ({"ollama_url": "http://a:1", "backends": ["compute"]}, "either ollama_url"),
         ({"mode": "pip"}, "mode: pip needs wheelhouse"),
-        ({"mode": "pip", "wheelhouse": "w", "image_tarball": "x.tar"}, "image_tarball is for mode: docker"),
         ({"mode": "pip", "wheelhouse": "w", "network": "host"}, "network is for mode: docker"),
-        ({"version": "0.6.5"}, "wheelhouse and version are for mode: pip"),
+        ({"version": "0.6.5"}, "version is for mode: pip"),
         ({"restart": "sometimes"}, "Input should be"),
     ],
 )
@@ -38,6 +37,12 @@ def test_bad_arguments_say_why(args: dict, message: str) -> None:
     with pytest.raises(ValidationError) as exc:
         OpenWebUIArgs(**args)
     assert message in str(exc.value)
+
+
+def test_both_sources_may_be_given_for_a_mode_chosen_per_host() -> None:
+    # e.g. mode: "{{ 'docker' if deployer_facts.software.docker_usable else 'pip' }}"
+    assert OpenWebUIArgs(mode="pip", wheelhouse="w", image_tarball="x.tar").wheelhouse == "w"
+    assert OpenWebUIArgs(mode="docker", wheelhouse="w", image_tarball="x.tar").image_tarball == "x.tar"
 
 
 def test_admin_password_limits_and_values_coerced() -> None:
