@@ -37,7 +37,7 @@ def models_dirs(hp: HostPlan) -> list[str]:
 
 def probe_urls(hp: HostPlan, registry: str) -> list[str]:
     """What the host must reach for what the playbook pulls or downloads there."""
-    urls = [f"{registry.rstrip('/')}/v2/"] if any(m.source == "pull" or m.fallback for m in hp.models) or hp.models_dirs else []
+    urls = [f"{registry.rstrip('/')}/v2/"] if hp.pulls else []
     urls += [release_url(r.url, r.item.version, r.item.name) for r in hp.releases if r.local is None]
     return list(dict.fromkeys(urls))
 

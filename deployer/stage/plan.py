@@ -102,6 +102,7 @@ class HostPlan:
     services: list[OllamaConfig] = field(default_factory=list)
     frontends: list[OpenWebUIArgs] = field(default_factory=list)
     models_dirs: list[str] = field(default_factory=list)  # of the model tasks, known before their tags
+    pulls: bool = False  # a model task pulls from the registry on the host (source: pull or fallback_to_bundle)
     become: Become | None = None  # whom the play's tasks become (sudo), the first that does
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

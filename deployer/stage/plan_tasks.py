@@ -74,6 +74,7 @@ def _install(hp: HostPlan, ctx: TaskContext, args: ConfigArgs) -> None:
 
 def _model(hp: HostPlan, ctx: TaskContext, args: OllamaModelArgs, all_candidates: bool) -> None:
     hp.add(hp.models_dirs, args.models_dir)
+    hp.pulls = hp.pulls or (args.state == "present" and args.gguf is None and (args.source == "pull" or args.fallback_to_bundle))
     if args.gguf is not None or args.state == "absent":
         return  # a local file, or nothing to fetch
     bundles = ctx.local_path(args.bundles)
