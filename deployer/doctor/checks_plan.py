@@ -81,7 +81,8 @@ def disk(hp: HostPlan, facts: HostFacts) -> Verdict:
         return skip("disk", "nothing of known size goes to this host")
     problems, fine = [], []
     for path, need in needs.items():
-        d = facts.disk_for(expand_home(path, facts.home) if facts.home else path)
+        # the probe reports each path as it was asked (~ included); others by their nearest probed parent
+        d = next((d for d in facts.disks if d.path == path), None) or facts.disk_for(expand_home(path, facts.home or "~"))
         if d is None or d.free_bytes is None:
             problems.append(warn("disk", f"free space at {path} is unknown; about {human_size(need)} is needed"))
         elif d.free_bytes < need:

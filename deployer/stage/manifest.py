@@ -158,7 +158,8 @@ def _bundle_problem(path: Path, entry: Entry) -> str | None:
 def find_manifest(path: Path) -> ArtifactsManifest | None:
     """The manifest of the artefacts directory `path` lies in: MANIFEST.json in it or an ancestor."""
     p = path.resolve()
-    for d in [p] + list(p.parents) if p.is_dir() else list(p.parents):
+    candidates = [p, *p.parents] if p.is_dir() else list(p.parents)
+    for d in candidates:
         if (d / FILE).is_file():
             return ArtifactsManifest.load(d)
     return None

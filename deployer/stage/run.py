@@ -150,7 +150,9 @@ def advice(plan: Plan, root: Path) -> list[str]:
         for r in hp.releases:
             staged = layout.release_file(root, r.item.version, r.item.name)
             sums = layout.sums_file(root, r.item.version)
-            if r.local is None:
+            if r.local is None and r.item.variant:
+                tip(f"ollama: offline, nodes with AMD GPUs get source.rocm_tarball: {staged}")
+            elif r.local is None:
                 templated = r.item.name.replace(f"-{r.item.arch}", "-{{ deployer_facts.arch }}", 1)
                 tip(f"ollama: the play downloads Ollama on the hosts (source.online); offline: source: "
                     f"{{tarball: \"{layout.release_file(root, r.item.version, templated)}\", sha256sums: {sums}}}")
