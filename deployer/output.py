@@ -148,6 +148,13 @@ class RunPrinter:
                 f"[{style}]{escape(host.ljust(width))}[/] : ok={s.ok} changed={s.changed} unreachable={s.unreachable} "
                 f"failed={s.failed} skipped={s.skipped} ignored={s.ignored}"
             )
+        warnings = sum(len(r.warnings) + sum(len(i.warnings) for i in r.items) for r in report.results)
+        if warnings:
+            not_staged = sum(
+                1 for r in report.results for w in [*r.warnings, *(w for i in r.items for w in i.warnings)] if w.startswith("not staged yet")
+            )
+            extra = f"; {not_staged} about artefacts not staged yet (deployer stage fetches them)" if not_staged else ""
+            self.o.err.print(f"[yellow]{warnings} warning{'s' if warnings != 1 else ''} above{extra}[/]")
         for reason in report.aborted:
             self.o.warn(self.redactor.text(reason))
         if report.interrupted:

@@ -101,12 +101,13 @@ def expand_frontend(value: Any, play_raw: dict, location: Location) -> list[dict
     conf = value["open_webui"] or {}
     if not isinstance(conf, dict):
         raise InputError("frontend.open_webui must be a mapping of settings", location)
-    missing = [k for k in ("admin_email", "admin_password") if not conf.get(k)]
-    if missing:
+    if not conf.get("admin_email"):
         raise InputError(
-            f"frontend.open_webui needs {' and '.join(missing)}: the first account to sign up becomes Open WebUI's admin",
+            "frontend.open_webui needs admin_email: the first account to sign up becomes Open WebUI's admin, "
+            "so deployer creates it at deploy time",
             location,
-            "e.g. admin_email: admin@lab.example, admin_password: '{{ openwebui_admin_password }}' from an inventory var",
+            "e.g. admin_email: admin@lab.example, and admin_password: '{{ openwebui_admin_password }}' from an inventory "
+            "var (without it a password is generated on the host)",
         )
     service = {k: v for k, v in conf.items() if k not in ADMIN_KEYS}
     ollama = play_raw.get("ollama")

@@ -196,22 +196,28 @@ class OpenWebUIArgs(UIAddress):
         return f"/etc/deployer/open-webui/{self.name}.secret"
 
 
-def check_password(v: str) -> str:
-    if len(v.encode("utf-8")) > PASSWORD_MAX_BYTES:
+def check_password(v: str | None) -> str | None:
+    if v and len(v.encode("utf-8")) > PASSWORD_MAX_BYTES:
         raise ValueError(f"the admin password is longer than {PASSWORD_MAX_BYTES} bytes, which Open WebUI (bcrypt) refuses")
-    if not v:
-        raise ValueError("the admin password is empty")
-    return v
+    return v or None
 
 
 class AdminArgs(UIAddress):
     """The Open WebUI admin account, created at deploy time (the first account becomes admin)."""
 
     email: str = Field(description="The admin's e-mail address (its login).", pattern=r"^[^@\s]+@[^@\s]+$")
-    password: str = Field(description="The admin's password, typically '{{ openwebui_admin_password }}' from an inventory var.")
+    password: str | None = Field(
+        None,
+        description="The admin's password, typically '{{ openwebui_admin_password }}' from an inventory var. "
+        "Empty or absent: deployer generates one on the host, once, into password_file.",
+    )
+    password_file: str = Field(
+        "~/.config/deployer/open-webui-admin.password",
+        description="Where a generated admin password is kept on the host (mode 0600, reused on later runs).",
+    )
     admin_name: str = Field("Admin", description="The admin's display name.")
 
     @field_validator("password")
     @classmethod
-    def _password(cls, v: str) -> str:
+    def _password(cls, v: str | None) -> str | None:
         return check_password(v)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployer import hostfiles, transfer
-from deployer.errors import InputError, Location, ModuleFailure
+from deployer.errors import InputError, Location, ModuleFailure, NotStaged
 from deployer.modules.base import Change, Diff, TaskContext
 from deployer.openwebui import secret, spec, verify
 from deployer.openwebui.config import OpenWebUIArgs
@@ -39,7 +39,7 @@ def wheelhouse_version(args: OpenWebUIArgs, base_dir: Path) -> tuple[Path, list[
     d = Path(args.wheelhouse).expanduser()
     d = d if d.is_absolute() else base_dir / d
     if not d.is_dir():
-        raise InputError("wheelhouse is not a directory", Location(str(d)), "make it with `pip download open-webui -d DIR` on a connected machine with the hosts' Python")
+        raise NotStaged(f"wheelhouse {d} is not there", str(d), "stage it (deployer stage), or `pip download open-webui -d DIR` on a connected machine with the hosts' Python")
     files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix in (".whl", ".gz", ".zip"))
     versions = sorted({m.group(1) for p in files if (m := _WHEEL.match(p.name))})
     if args.version:

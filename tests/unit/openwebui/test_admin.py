@@ -76,3 +76,22 @@ def test_a_release_that_refuses_the_first_signup(webui: Callable[..., FakeWebUI]
     w = webui(ENABLE_INITIAL_ADMIN_SIGNUP="False")
     with pytest.raises(ModuleFailure, match="run once with enable_signup: true"):
         execute(OpenWebUIAdminModule(), ctx(), admin(w.port))
+
+
+def test_generated_password_kept_on_the_host_and_reused(webui: Callable[..., FakeWebUI], tmp_path) -> None:
+    w = webui()
+    pw_file = tmp_path / "conf" / "admin.password"
+    args = AdminArgs(email="admin@lab.example", password="", port=w.port, password_file=str(pw_file))
+    plan = execute(OpenWebUIAdminModule(), ctx(check=True), args)
+    assert plan is not None and f"password generated on the host into {pw_file}" in plan.summary
+    assert not pw_file.exists()  # --check wrote nothing
+    first = ctx()
+    execute(OpenWebUIAdminModule(), first, args)
+    password = pw_file.read_text().strip()
+    assert len(password) == 24 and oct(pw_file.stat().st_mode & 0o777) == "0o600"
+    assert first.result["password_file"] == str(pw_file) and password not in repr(first.result)
+    status, body = http.call(w.url, "POST", "/api/v1/auths/signin", {"email": "admin@lab.example", "password": password})
+    assert status == 200 and body["role"] == "admin"
+    # later runs sign in with the stored password: nothing to do, nothing regenerated
+    assert execute(OpenWebUIAdminModule(), ctx(), args) is None
+    assert pw_file.read_text().strip() == password

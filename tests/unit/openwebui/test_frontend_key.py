@@ -60,8 +60,7 @@ def test_backends_do_not_take_the_local_ollama(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ("port: 3000", "needs admin_email and admin_password: the first account to sign up becomes"),
-        ("admin_email: a@lab.example", "needs admin_password"),
+        ("port: 3000", "needs admin_email: the first account to sign up becomes Open WebUI's admin"),
         ("prot: 3000\nadmin_email: a@lab.example\nadmin_password: pw", "open_webui: unknown argument 'prot' (did you mean 'port'?)"),
         ("port: 99999\nadmin_email: a@lab.example\nadmin_password: pw", "'port': Input should be less than or equal to 65535"),
         ("admin_email: nobody\nadmin_password: pw", "open_webui_admin: 'email': String should match pattern"),
