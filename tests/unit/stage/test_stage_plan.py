@@ -107,7 +107,7 @@ def test_online_sources_and_pulls_get_advice_and_when_false_is_skipped(tmp_path:
             f'{tmp_path}/a/ollama-0.5.7/sha256sum.txt}}') in tips
     assert f"models: qwen2.5 is pulled from the registry on the hosts; offline: source: bundle, bundles: {tmp_path}/a/bundles" in tips
     assert f"ollama: offline, nodes with AMD GPUs get source.rocm_tarball: {tmp_path}/a/ollama-0.5.7/ollama-linux-amd64-rocm.tgz" in tips
-    assert len(tips) == 3
+    assert len(tips) == 4  # and gemma3, pulled too
 
 
 def test_pip_mode_needs_a_wheelhouse_for_the_hosts_platform(tmp_path: Path) -> None:
