@@ -118,7 +118,7 @@ def _explicit(work: Work, versions, archs, rocm: bool, model_names, images, whee
         try:
             work.add_model(ModelName.parse(text))
         except ValueError as exc:
-            raise UsageError(str(exc), hint="e.g. --model deepseek-r1:7b")
+            raise UsageError(str(exc), hint="e.g. --model deepseek-r1:7b") from None
     for ref in images:
         if ":" not in ref.rpartition("/")[2]:
             raise UsageError(f"--open-webui-image {ref}: give the tag too", hint="e.g. ghcr.io/open-webui/open-webui:main")

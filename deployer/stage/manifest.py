@@ -76,12 +76,13 @@ class ArtifactsManifest:
         except FileNotFoundError:
             return cls(root)
         except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read {FILE}: {exc}", Location(str(path)), "remove it; the next `deployer stage` writes it anew")
+            raise InputError(f"cannot read {FILE}: {exc}", Location(str(path)),
+                             "remove it; the next `deployer stage` writes it anew") from None
         try:
             entries = [Entry.model_validate(e) for e in data.get("entries", [])]
         except (ValidationError, AttributeError) as exc:
             raise InputError(f"{FILE} is not valid: {str(exc).splitlines()[0]}", Location(str(path)),
-                             "remove it; the next `deployer stage` writes it anew")
+                             "remove it; the next `deployer stage` writes it anew") from None
         return cls(root, entries)
 
     @property

@@ -9,15 +9,16 @@ item the manifest records as staged and unchanged is not fetched again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 from deployer.errors import DeployerError
 from deployer.ollama.registry import ModelName
 from deployer.ollama.release import version_tuple
 from deployer.stage import layout, models, openwebui, releases
 from deployer.stage.http import Http
-from deployer.stage.manifest import ArtifactsManifest
+from deployer.stage.manifest import ArtifactsManifest, Entry
 from deployer.stage.plan import Plan
 from deployer.stage.releases import ReleaseItem
 
@@ -111,21 +112,22 @@ def stage(work: Work, root: Path, http: Http, docker: openwebui.Docker, options:
             continue
         for item, hosts in items:
             out.append(_one("ollama-release", item.name, version, item.arch, hosts,
-                            lambda: releases.stage_archive(http, root, manifest, item, base, checksums)))
+                            partial(releases.stage_archive, http, root, manifest, item, base, checksums)))
     for name, hosts in work.models.items():
         out.append(_one("model", name.short, name.tag, None, hosts,
-                        lambda: models.stage_model(http, root, manifest, name, options.registry_url, options.refresh)))
+                        partial(models.stage_model, http, root, manifest, name, options.registry_url, options.refresh)))
     for ref, hosts in work.images.items():
         out.append(_one("open-webui-image", ref, ref.rpartition(":")[2], None, hosts,
-                        lambda: openwebui.stage_image(docker, root, manifest, ref, options.refresh)))
+                        partial(openwebui.stage_image, docker, root, manifest, ref, options.refresh)))
     for (version, arch), (glibc, hosts) in work.wheels.items():
         out.append(_one("open-webui-wheelhouse", "open-webui", version or "latest", arch, hosts,
-                        lambda: openwebui.stage_wheelhouse(root, manifest, version, arch, glibc, options.pip,
-                                                           docker.environ, refresh=options.refresh)))
+                        partial(openwebui.stage_wheelhouse, root, manifest, version, arch, glibc, options.pip,
+                                docker.environ, refresh=options.refresh)))
     return out
 
 
-def _one(kind: str, name: str, version: str, arch: str | None, hosts: list[str], fetch) -> Outcome:
+def _one(kind: str, name: str, version: str, arch: str | None, hosts: list[str],
+         fetch: Callable[[], tuple[Entry, int | None]]) -> Outcome:
     try:
         entry, moved = fetch()
     except DeployerError as exc:
