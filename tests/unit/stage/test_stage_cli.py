@@ -11,6 +11,7 @@ from pathlib import Path
 from deployer.errors import ExitStatus
 from deployer.ollama.bundle import Bundle
 from deployer.ollama.release import parse_sha256sums
+from tests.fakes.models import make_model
 from tests.fakes.release import build_release_set
 from tests.unit.stage.conftest import Cli
 from tests.unit.stage.servers import MODELS, Upstream
@@ -174,3 +175,27 @@ def test_list_downloads_nothing_and_usage_errors(fresh: Upstream, cli: Cli, tmp_
     assert rc == ExitStatus.USAGE and "plan from a playbook" in err
     rc, _, err = cli("stage", "--model", "no good:x")
     assert rc == ExitStatus.USAGE and "e.g. --model deepseek-r1:7b" in err
+
+
+def test_refresh_asks_the_registry_again_and_restages_a_moved_tag(fresh: Upstream, cli: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "artifacts"
+    argv = ["stage", "-o", out, "--model", "llama3.2:1b", "--json", *fresh.args]
+    make_model(fresh.registry.root, "llama3.2:1b", params="1.2B", gguf_size=40_000)
+    rc, _, err = cli(*argv, environ=fresh.env)
+    assert rc == 0, err
+    old = Bundle.open(out / "bundles" / "llama3.2" / "1b").manifest.digest
+    make_model(fresh.registry.root, "llama3.2:1b", params="1.2B", gguf_size=41_000)  # the tag now points elsewhere
+    fresh.registry.clear_log()
+    rc, stdout, err = cli(*argv, environ=fresh.env)
+    assert rc == 0 and _items(stdout)[("model", "llama3.2:1b")]["status"] == "kept", err
+    assert fresh.registry.hits() == []
+    rc, stdout, err = cli(*argv, "--refresh", environ=fresh.env)
+    assert rc == 0 and _items(stdout)[("model", "llama3.2:1b")]["status"] == "fetched", err
+    new = Bundle.open(out / "bundles" / "llama3.2" / "1b")
+    new.verify()
+    assert new.manifest.digest != old
+    assert json.loads((out / "MANIFEST.json").read_text())["entries"][0]["sha256"] == new.manifest.digest.removeprefix("sha256:")
+    fresh.registry.clear_log()
+    rc, stdout, err = cli(*argv, "--refresh", environ=fresh.env)
+    assert rc == 0 and _items(stdout)[("model", "llama3.2:1b")]["status"] == "kept", err
+    assert [h.kind for h in fresh.registry.hits()] == ["manifest"]  # asked, unchanged, nothing fetched
