@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from deployer.inventory import load_inventory
-from test_inventory import load_ini, write  # the helpers that write a small inventory into tmp_path
+from tests.unit.test_inventory import load_ini, write  # the helpers that write a small inventory into tmp_path
 
 
 # --- precedence ------------------------------------------------------------------

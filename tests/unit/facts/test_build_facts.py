@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from deployer.facts.parse import SectionText, build_facts, split_sections
 
-from facts_fixture_files import read_fixture
+from tests.unit.facts.facts_fixture_files import read_fixture
 
 MIB = 1024 * 1024
 

@@ -17,7 +17,7 @@ from deployer.facts.parse import (
 from deployer.facts.parse_cpu import lscpu_fields, parse_numa
 from deployer.facts.probe import probe_script
 
-from facts_fixture_files import FIXTURES, read_fixture
+from tests.unit.facts.facts_fixture_files import FIXTURES, read_fixture
 
 GIB = 1024**3
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from deployer.facts.parse import parse_nvidia_header, parse_nvidia_smi, parse_rocm_smi
 from deployer.facts.parse_gpu import amd_gpus_from_drm, parse_drm
 
-from facts_fixture_files import read_fixture
+from tests.unit.facts.facts_fixture_files import read_fixture
 
 MIB = 1024 * 1024
 

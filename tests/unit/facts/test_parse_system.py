@@ -13,7 +13,7 @@ from deployer.facts.parse_system import (
     version_in,
 )
 
-from facts_fixture_files import read_fixture
+from tests.unit.facts.facts_fixture_files import read_fixture
 
 
 def test_os_release_rhel7_ubuntu_debian():

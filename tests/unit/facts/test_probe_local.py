@@ -22,7 +22,7 @@ import pytest
 from deployer.connection import LocalConnection, _Stream
 from deployer.facts.probe import gather
 
-from facts_fixture_files import FIXTURES
+from tests.unit.facts.facts_fixture_files import FIXTURES
 
 MIB = 1024 * 1024
 
