@@ -136,6 +136,11 @@ def test_stage_then_doctor_then_run_offline_and_the_rerun_changes_nothing(
     res = deployer_cli("run", pb, "-i", inv, "--json")
     assert res.rc == 0, res
     assert {h: s["changed"] for h, s in json.loads(res.stdout)["stats"].items()} == {"h2": 0, "h3": 0, USER_HOST: 0}
+    res = deployer_cli("doctor", pb, "-i", inv, "--json")
+    assert res.rc == 0, res
+    for h, port in (("h2", setup["port"]), (USER_HOST, setup["port"] + 1)):
+        ports = {c["check"]: c for c in json.loads(res.stdout)["hosts"][h]["checks"]}["ports"]
+        assert ports["status"] == "ok" and ports["detail"].startswith(f"{port}: this play's Ollama already listens"), ports
     assert upstream.registry.hits() == [], "doctor or the run went to the upstream server"
 
     # the air gap is on the hosts' side; staging again from here fetches nothing
