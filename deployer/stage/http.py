@@ -46,6 +46,11 @@ class HttpStatus(StageError):
         super().__init__(f"{url} answered {status}{detail}", hint)
         self.url, self.status, self.body = url, status, body
 
+    @property
+    def passing(self) -> bool:
+        """A status worth another try (the server is busy or failing, not saying no)."""
+        return self.status >= 500 or self.status == 429
+
 
 class Cut(StageError):
     """A download kept failing part way (connection dropped, stalled, ended short)."""
@@ -151,8 +156,11 @@ class Http:
                     data = resp.read(limit + 1)
                     length = resp.headers.get("Content-Length")
                     headers_got = resp.headers
-            except HttpStatus:
-                raise
+            except HttpStatus as exc:
+                if not exc.passing:
+                    raise
+                last = exc.message
+                continue
             except StageError as exc:
                 last = exc.message
                 continue
@@ -172,15 +180,18 @@ class Http:
         """Fill `sink` from `url`, resuming after failures; returns the bytes transferred."""
         moved = 0
         failures: list[str] = []
-        unreachable = False  # the last attempt did not get an answer at all
+        unreachable = False  # the last attempt got no answer, or only an error status
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             start = sink.offset()
             try:
                 resp = self.open(url, headers, offset=start)
-            except HttpStatus:
-                raise
+            except HttpStatus as exc:
+                if not exc.passing:
+                    raise
+                failures.append(exc.message)
+                unreachable = True
             except StageError as exc:
                 failures.append(exc.message)
                 unreachable = True

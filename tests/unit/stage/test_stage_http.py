@@ -28,11 +28,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.seen.append((self.path, self.headers.get("Range")))
-        if self.path == "/missing":
-            self.send_response(404)
-            self.send_header("Content-Length", "9")
+        if self.path in ("/missing", "/busy"):
+            status, body = (404, b"not here!") if self.path == "/missing" else (503, b"try later")
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(b"not here!")
+            self.wfile.write(body)
             return
         if self.path == "/stall-once" and len(self.server.seen) == 1:
             self.send_response(200)
@@ -115,3 +116,10 @@ def test_a_short_body_is_cut_and_kept(tmp_path: Path) -> None:
         sink.write(Short(), False, len(BODY))  # type: ignore[arg-type]
     assert exc.value.message == f"the connection ended after 700 bytes ({len(BODY) - 700} missing)"
     assert sink.offset() == 700 and not (tmp_path / "f").exists()
+
+
+def test_a_busy_server_is_tried_again(server: _Server, tmp_path: Path) -> None:
+    with pytest.raises(StageError) as exc:
+        Http(backoff=0, retries=2).download(_url(server, "/busy"), FileSink(tmp_path / "b", "b"), "b")
+    assert exc.value.message == f"b: {_url(server, '/busy')} answered 503: try later (tried 3 times)"
+    assert [p for p, _ in server.seen] == ["/busy"] * 3
