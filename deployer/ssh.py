@@ -387,9 +387,16 @@ class _ChannelStream(_Stream):
     def poll(self, timeout: float, want_write: bool) -> tuple[bytes, bytes, bool, bool]:
         chan = self.chan
         can_write = want_write and chan.send_ready()
-        if not (chan.recv_ready() or chan.recv_stderr_ready() or chan.exit_status_ready() or can_write):
+        if not (chan.recv_ready() or chan.recv_stderr_ready() or can_write):
             # paramiko offers no write readiness to wait on: poll briefly then
-            select.select([chan], [], [], min(timeout, 0.005) if want_write else timeout)
+            wait = min(timeout, 0.005) if want_write else timeout
+            if not chan.eof_received:
+                # output or EOF wakes this up (the exit status may come first)
+                select.select([chan], [], [], wait)
+            elif not chan.exit_status_ready():
+                # after EOF the channel selects readable for good: select
+                # would spin until the exit status comes, so wait for that
+                chan.status_event.wait(wait)
             can_write = want_write and chan.send_ready()
         out = bytearray()
         err = bytearray()
