@@ -5,7 +5,7 @@
     DIR/ollama-<version>/sha256sum.txt                    the release's own checksums
     DIR/bundles/<model>/<tag>/                            model bundles (deployer/ollama/bundle.py)
     DIR/<image>-<tag>.tar                                 `docker save` of the Open WebUI image
-    DIR/open-webui-wheels/                                wheels of open-webui and its dependencies
+    DIR/wheelhouse/                                       wheels of open-webui and its dependencies
 
 The names the example playbooks use (playbooks/*.yml, with DIR = playbooks/artifacts), e.g.
 ``tarball: artifacts/ollama-0.5.7/ollama-linux-{{ deployer_facts.arch }}.tgz``,
@@ -46,7 +46,7 @@ def image_file(root: Path, ref: str) -> Path:
 
 
 def wheelhouse_dir(root: Path) -> Path:
-    return root / "open-webui-wheels"
+    return root / "wheelhouse"
 
 
 def relative(root: Path, path: Path) -> str:

@@ -33,8 +33,8 @@ def test_a_wheelhouse_per_platform_and_the_rerun_needs_no_index(wheels: Path, cl
     assert rc == 0, err
     items = json.loads(stdout)["items"]
     assert [(i["arch"], i["status"], i["file"]) for i in items] == [
-        ("x86_64", "fetched", "open-webui-wheels"), ("aarch64", "fetched", "open-webui-wheels")]
-    assert sorted(p.name for p in (out / "open-webui-wheels").iterdir()) == ["open_webui-0.6.5-py3-none-any.whl"]
+        ("x86_64", "fetched", "wheelhouse"), ("aarch64", "fetched", "wheelhouse")]
+    assert sorted(p.name for p in (out / "wheelhouse").iterdir()) == ["open_webui-0.6.5-py3-none-any.whl"]
     entry = ArtifactsManifest.load(out).get("open-webui-wheelhouse", "open-webui", "0.6.5", "aarch64")
     assert entry is not None and entry.details["open_webui_version"] == "0.6.5" and entry.details["python"] == "3.11"
     assert entry.source == f"pip download --no-index --find-links {wheels}"
