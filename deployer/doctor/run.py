@@ -21,6 +21,7 @@ from deployer.doctor import checks_host, checks_plan
 from deployer.doctor.probe import Extras, run as run_probe
 from deployer.doctor.verdict import HostReport, Verdict, fail, ok, skip, warn
 from deployer.errors import DeployerError, Unreachable
+from deployer.facts.bandwidth import measure as measure_bandwidth
 from deployer.facts.model import HostFacts
 from deployer.inventory import Inventory
 from deployer.ssh import SSHConnector
@@ -94,6 +95,9 @@ def _probe(h: _Host, inventory: Inventory, draft: HostPlan | None, options: Opti
         paths, ports, urls, proxy, docker_hosts = [], [DEFAULT_PORT], [f"{options.registry_url.rstrip('/')}/v2/"], None, []
     try:
         h.facts, h.extras = run_probe(h.conn, paths, ports, urls, proxy, docker_hosts)
+        if hv.get("deployer_measure_bandwidth"):
+            # as the run does: the fitting (min_tokens_per_second) then sees the measured bandwidth
+            h.facts = measure_bandwidth(h.conn, h.facts)
     except Unreachable as exc:
         h.report = HostReport(h.name, reachable=False, verdicts=[fail("reachable", f"the connection broke during the probe: {exc}")])
 
