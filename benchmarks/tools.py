@@ -46,12 +46,14 @@ def versions(bin_dir: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Timed:
-    """One run of a command: wall seconds, exit status, peak RSS of the process (KiB)."""
+    """One run of a command: wall seconds, exit status, peak RSS of the process
+    (KiB) and the CPU seconds of the process and its children on this machine."""
 
     seconds: float
     rc: int
     max_rss_kib: int
     log: Path
+    cpu: float = 0.0
 
 
 def timed(argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> Timed:
@@ -65,7 +67,7 @@ def timed(argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Pa
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.monotonic() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
-    return Timed(seconds, proc.returncode, usage.ru_maxrss, log)
+    return Timed(seconds, proc.returncode, usage.ru_maxrss, log, usage.ru_utime + usage.ru_stime)
 
 
 def median(values: list[float]) -> float:
