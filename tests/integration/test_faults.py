@@ -18,19 +18,11 @@ from deployer.errors import DeployerError, ModuleFailure
 from tests.fleet import Fleet
 from tests.fleet.deployer_cli import console_script
 from tests.fleet.pytest_support import start_fleet
-from tests.integration.test_transfer_fleet import connect, ctx_for
+from tests.integration.test_engine_fleet import recap
+from tests.integration.test_transfer_fleet import connect, ctx_for, random_artefact
 
 pytestmark = pytest.mark.fleet
 DIRECT = ["h1", "h2", "h3", "h4", "h5"]
-
-
-def recap(stderr: str) -> dict[str, dict[str, int]]:
-    out = {}
-    for line in stderr.split("PLAY RECAP", 1)[1].splitlines():
-        if " : ok=" in line:
-            host, _, rest = line.partition(" : ")
-            out[host.strip()] = {k: int(v) for k, v in (kv.split("=") for kv in rest.split())}
-    return out
 
 
 _started: list[subprocess.Popen] = []
@@ -114,11 +106,7 @@ def test_host_killed_mid_run(fleet: Fleet, tmp_path: Path, deployer_cli, mfp: in
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> transfer.LocalArtifact:
-    d = tmp_path_factory.mktemp("archive")
-    os.environ.setdefault("XDG_CACHE_HOME", str(d / "cache"))
-    src = d / "ollama-linux-amd64.tgz"
-    src.write_bytes(os.urandom(6 * transfer.CHUNK + 777))
-    return transfer.local_artifact(src)
+    return random_artefact(tmp_path_factory.mktemp("archive"), "ollama-linux-amd64.tgz", 6 * transfer.CHUNK + 777)
 
 
 def test_push_killed_halfway_resumes_and_verifies(fleet: Fleet, archive: transfer.LocalArtifact) -> None:

@@ -40,13 +40,17 @@ def ctx_for(conn: SSHConnection, become: Become | None = None, progress: list | 
     return TaskContext(host=conn.name, connection=conn, vars={}, become=become, writable=True, progress_sink=sink)
 
 
+def random_artefact(d: Path, name: str, size: int) -> transfer.LocalArtifact:
+    """A file of random bytes under `d` (its digest cached under `d` too)."""
+    os.environ.setdefault("XDG_CACHE_HOME", str(d / "cache"))
+    src = d / name
+    src.write_bytes(os.urandom(size))
+    return transfer.local_artifact(src)
+
+
 @pytest.fixture(scope="module")
 def artefact(tmp_path_factory: pytest.TempPathFactory) -> transfer.LocalArtifact:
-    d = tmp_path_factory.mktemp("artefact")
-    os.environ.setdefault("XDG_CACHE_HOME", str(d / "cache"))
-    src = d / "bundle.tgz"
-    src.write_bytes(os.urandom(3 * transfer.CHUNK + 4321))
-    return transfer.local_artifact(src)
+    return random_artefact(tmp_path_factory.mktemp("artefact"), "bundle.tgz", 3 * transfer.CHUNK + 4321)
 
 
 def test_bulk_push_with_sudo_password_goes_through_openssh(fleet: Fleet, artefact: transfer.LocalArtifact) -> None:
