@@ -38,8 +38,10 @@ def test_port_open_without_bash(tmp_path: Path, tools: tuple[str, ...]) -> None:
     listener.open()
     try:
         ctx = _ctx(tmp_path, tools)
-        assert execute(WaitForModule(), ctx, WaitForArgs(port=listener.port, timeout=3)) is None
-        assert ctx.result["elapsed"] == 0
+        # found open before the deadline (a closed port would raise); no bound on the elapsed
+        # seconds: starting python3 on a loaded 2-core machine can itself take a second
+        assert execute(WaitForModule(), ctx, WaitForArgs(port=listener.port, timeout=10)) is None
+        assert ctx.result["elapsed"] < 10
     finally:
         listener.close()
 
