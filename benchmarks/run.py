@@ -4,7 +4,7 @@
     bash benchmarks/run.sh --quick         # N = 1, 10; fewer repetitions; 256 MiB bulk
     python benchmarks/run.py rollout --hosts 1,10 --reps 3   # one part, its own options
 
-Parts: rollout (deployer vs Ansible vs pyinfra, N = 1, 10, 50; then N = 1, 10
+Parts: rollout (deployer vs Ansible vs pyinfra, N = 1, 10, 50; then again
 again with the service-like task as a guarded command instead of the hosts'
 stand-in systemctl, see rollout.py), bulk (1 GiB
 push vs scp), relay (fan-out on rate-limited links). Ratios and the targets
@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     plan = {
         "rollout": ["--hosts", "1,10" if quick else "1,10,50", "--reps", "2" if quick else "3"],
-        "rollout-process": ["--hosts", "1,10", "--reps", "2" if quick else "3", "--service", "process"],
+        "rollout-process": ["--hosts", "1,10" if quick else "1,10,50", "--reps", "2" if quick else "3", "--service", "process"],
         "bulk": ["--size-mib", "256" if quick else "1024", "--reps", "2" if quick else "3"],
         "relay": ["--reps", "1" if quick else "2"],
     }
