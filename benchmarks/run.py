@@ -5,9 +5,9 @@
     python benchmarks/run.py rollout --hosts 1,10 --reps 3   # one part, its own options
 
 Parts: rollout (deployer vs Ansible vs pyinfra, N = 1, 10, 50; then again
-again with the service-like task as a guarded command instead of the hosts'
-stand-in systemctl, see rollout.py), bulk (1 GiB
-push vs scp), relay (fan-out on rate-limited links). Ratios and the targets
+with the service-like task as a guarded command instead of the hosts'
+stand-in systemctl, see rollout.py), bulk (1 GiB push vs scp), relay
+(fan-out on rate-limited links). Ratios and the targets
 they are held to are printed at the end, together.
 """
 
