@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from tests.fleet import Fleet
 
@@ -42,6 +42,26 @@ def missing() -> str | None:
     if shutil.which("docker") is None:
         return "no docker CLI"
     return None
+
+
+def engine_for_tests(fleet: Fleet, host: str, name: str) -> Iterator["DockerEngine"]:
+    """A started engine on `host` for a test module, stopped afterwards; skipped (or,
+    with DEPLOYER_REQUIRE_FLEET=1, failed) when this machine cannot run one."""
+    import pytest
+
+    from tests.fakes.openwebui import image
+    from tests.fleet.pytest_support import REQUIRE_FLEET_ENV
+
+    reason = missing() or image.missing()
+    if reason:
+        if os.environ.get(REQUIRE_FLEET_ENV) == "1":
+            pytest.fail(f"a Docker engine is required ({REQUIRE_FLEET_ENV}=1): {reason}", pytrace=False)
+        pytest.skip(reason)
+    eng = DockerEngine(fleet, host, Path(f"/var/tmp/deployer-{name}-{os.getpid()}")).start()
+    try:
+        yield eng
+    finally:
+        eng.stop()
 
 
 class DockerEngine:

@@ -12,7 +12,6 @@ the host network for that reason.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -20,10 +19,8 @@ import pytest
 
 from tests.fakes import docker_engine
 from tests.fakes.docker_engine import DockerEngine
-from tests.fakes.openwebui import image
 from tests.fakes.openwebui.testbed import ADMIN_EMAIL, ADMIN_PASSWORD, ImageFactory, OllamaOnHost, http_json, inventory, playbook
 from tests.fleet import Fleet
-from tests.fleet.pytest_support import REQUIRE_FLEET_ENV
 
 pytestmark = pytest.mark.docker
 HOST = "h4"
@@ -32,16 +29,7 @@ OLLAMA_PORT = 11611
 
 @pytest.fixture(scope="module")
 def engine(fleet: Fleet) -> Iterator[DockerEngine]:
-    reason = docker_engine.missing() or image.missing()
-    if reason:
-        if os.environ.get(REQUIRE_FLEET_ENV) == "1":
-            pytest.fail(f"a Docker engine is required ({REQUIRE_FLEET_ENV}=1): {reason}", pytrace=False)
-        pytest.skip(reason)
-    eng = DockerEngine(fleet, HOST, Path(f"/var/tmp/deployer-owui-{os.getpid()}")).start()
-    try:
-        yield eng
-    finally:
-        eng.stop()
+    yield from docker_engine.engine_for_tests(fleet, HOST, "owui")
 
 
 @pytest.fixture(scope="module")

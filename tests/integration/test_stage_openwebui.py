@@ -6,7 +6,6 @@ on the host the play names."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -16,11 +15,9 @@ import yaml
 from deployer.openwebui.imagefile import read_archive
 from tests.fakes import docker_engine
 from tests.fakes.docker_engine import DockerEngine
-from tests.fakes.openwebui import image
 from tests.fakes.openwebui.testbed import ImageFactory
 from tests.fleet import Fleet
 from tests.fleet.deployer_cli import CliResult
-from tests.fleet.pytest_support import REQUIRE_FLEET_ENV
 
 pytestmark = pytest.mark.docker
 HOST = "h5"
@@ -29,16 +26,7 @@ Cli = Callable[..., CliResult]
 
 @pytest.fixture(scope="module")
 def engine(fleet: Fleet) -> Iterator[DockerEngine]:
-    reason = docker_engine.missing() or image.missing()
-    if reason:
-        if os.environ.get(REQUIRE_FLEET_ENV) == "1":
-            pytest.fail(f"a Docker engine is required ({REQUIRE_FLEET_ENV}=1): {reason}", pytrace=False)
-        pytest.skip(reason)
-    eng = DockerEngine(fleet, HOST, Path(f"/var/tmp/deployer-stage-owui-{os.getpid()}")).start()
-    try:
-        yield eng
-    finally:
-        eng.stop()
+    yield from docker_engine.engine_for_tests(fleet, HOST, "stage-owui")
 
 
 def test_stage_saves_the_image_and_doctor_finds_it(fleet: Fleet, engine: DockerEngine, deployer_cli: Cli, tmp_path: Path) -> None:
