@@ -347,7 +347,9 @@ cmd_systemctl_cache() {
   if [ ! -x "$SYSTEMCTL" ]; then
     local tmp; tmp=$(mktemp -d); chmod 755 "$tmp"
     # downloaded, never installed: the package conflicts with systemd
+    # a fresh machine may have no package lists yet: update once and retry
     (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root systemctl >&2) ||
+      { apt-get update -q >&2 && (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root systemctl >&2); } ||
       { rm -rf "$tmp"; die "apt-get download systemctl failed"; }
     mkdir -p "$CACHE"; rm -rf "$CACHE/systemctl.new"
     dpkg-deb -x "$tmp"/systemctl_*.deb "$CACHE/systemctl.new"
