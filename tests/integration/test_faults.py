@@ -65,7 +65,7 @@ def rollout(d: Path, root: str, mfp: int) -> Path:
     - name: prepare
       file: {{path: "{root}", state: directory}}
     - name: slow step
-      shell: "touch {root}/started; sleep 3"
+      shell: "touch {root}/started; sleep 6"
     - name: finish
       copy: {{dest: "{root}/done", content: "{{{{ inventory_hostname }}}}\\n"}}
 """)
