@@ -15,6 +15,9 @@ for tool in sshd ip tc; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
     { apt-get install -y -q --no-install-recommends openssh-server openssh-client iproute2 >&2; break; }
 done
+# the "systemd" hosts' daemonless systemctl (downloaded once into a cache, never installed)
+bash tests/fleet/fleet.sh systemctl-cache >/dev/null ||
+  { apt-get update -q >&2 && bash tests/fleet/fleet.sh systemctl-cache >/dev/null; }
 deps='import paramiko, fabric, pydantic, yaml, jinja2, click, rich, psutil'
 PY=${PYTHON:-python3}
 if ! "$PY" -c "$deps" 2>/dev/null; then
