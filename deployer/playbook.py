@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from deployer import modules, yamlload
 from deployer.errors import InputError, InputErrors, Location, did_you_mean
 from deployer.modules.base import Module
+from deployer.schema_errors import prevalidate, validation_errors
 from deployer.templating import is_template
 
 TASK_KEYWORDS = {
@@ -212,60 +213,6 @@ def load(path: str | Path, extra_vars: dict[str, Any] | None = None) -> Playbook
     return Playbook(p, plays)
 
 
-def _validation_errors(exc: ValidationError, raw: Any, default: Location) -> list[InputError]:
-    """pydantic errors -> InputErrors with positions; one per offending key."""
-    out: list[InputError] = []
-    seen: dict[tuple, InputError] = {}
-    for err in exc.errors():
-        path = _clean_path(raw, err["loc"], err["type"] == "missing")
-        loc = yamlload.locate(raw, path, default) or default
-        key = ".".join(str(p) for p in path) or "value"
-        if tuple(path) in seen:
-            continue  # one message per key, not one per member of a union type
-        if err["type"] == "extra_forbidden":
-            e = InputError(f"unknown key '{path[-1]}'", loc, None)
-        elif err["type"] == "missing":
-            e = InputError(f"missing required key '{key}'", loc, f"add '{path[-1]}:'")
-        else:
-            expected = _expected(exc, err["loc"][: len(err["loc"])])
-            e = InputError(f"'{key}': {expected or err['msg'].lower()} (got {err.get('input')!r:.60})", loc)
-        seen[tuple(path)] = e
-        out.append(e)
-    return out
-
-
-def _expected(exc: ValidationError, loc: tuple) -> str | None:
-    """'expected an integer, a string or a list' from the union members' errors at one key."""
-    kinds = []
-    names = {"int": "an integer", "str": "a string", "bool": "true/false", "float": "a number", "list": "a list", "dict": "a mapping"}
-    base = loc[:-1] if loc and isinstance(loc[-1], str) and loc[-1].split("[")[0] in names else loc
-    for e in exc.errors():
-        if tuple(e["loc"][: len(base)]) == tuple(base) and len(e["loc"]) == len(base) + 1:
-            kind = str(e["loc"][-1]).split("[")[0]
-            if kind in names and names[kind] not in kinds:
-                kinds.append(names[kind])
-    if len(kinds) < 2:
-        return None
-    return "expected " + ", ".join(kinds[:-1]) + " or " + kinds[-1]
-
-
-def _clean_path(raw: Any, loc: tuple, missing: bool = False) -> list:
-    """A pydantic error location without the union-member names pydantic inserts."""
-    out: list = []
-    node = raw
-    for i, part in enumerate(loc):
-        if isinstance(node, dict) and part in node:
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            out.append(part)
-            node = node[part]
-        elif missing and i == len(loc) - 1 and isinstance(part, str):
-            out.append(part)  # a missing key
-            node = None
-    return out
-
-
 def _parse_play(raw: Any, path: Path, loc: Location, errors: list[InputError]) -> Play:
     if not isinstance(raw, dict):
         raise InputError("a play must be a mapping with at least 'hosts:'", loc)
@@ -281,7 +228,7 @@ def _parse_play(raw: Any, path: Path, loc: Location, errors: list[InputError]) -
     try:
         kw = PlayKeywords.model_validate(kw_raw)
     except ValidationError as exc:
-        for e in _validation_errors(exc, raw, loc):
+        for e in validation_errors(exc, raw, loc):
             if "missing required key 'hosts'" in e.message:
                 e.hint = "add 'hosts: all' or a group name"
             errors.append(e)
@@ -430,7 +377,7 @@ def _parse_task(raw: Any, path: Path, loc: Location, errors: list[InputError]) -
     try:
         kw = TaskKeywords.model_validate(kw_raw)
     except ValidationError as exc:
-        errors.extend(_validation_errors(exc, raw, loc))
+        errors.extend(validation_errors(exc, raw, loc))
         return None
     if kw.loop is not None and kw.with_items is not None:
         errors.append(InputError("use either loop or with_items, not both", yamlload.key_location(raw, "with_items")))
@@ -449,58 +396,8 @@ def _parse_task(raw: Any, path: Path, loc: Location, errors: list[InputError]) -
         raise InputError(f"arguments of {module.name} must be a mapping (got {type(value).__name__})", arg_loc)
     if kw.args:
         args = {**kw.args, **args}
-    _prevalidate(module, args, value if isinstance(value, dict) else None, arg_loc, errors)
+    prevalidate(module.Args, module.name, args, value if isinstance(value, dict) else None, arg_loc, errors)
     return Task(action=module.name, module=module, args=args, kw=kw, location=loc)
-
-
-def _prevalidate(module: type[Module], args: dict, raw: Any, loc: Location, errors: list[InputError]) -> None:
-    """Validate arguments against the module's schema, ignoring values that are templates."""
-    if is_template(args):
-        return
-    try:
-        module.Args.model_validate(args)
-    except ValidationError as exc:
-        for err in exc.errors():
-            path = _clean_path(args, err["loc"], err["type"] == "missing")
-            if err["type"] != "extra_forbidden" and _templated_at(args, path):
-                continue
-            where = yamlload.locate(raw, path, loc) if raw is not None else loc
-            field_name = ".".join(str(p) for p in path)
-            if err["type"] == "extra_forbidden":
-                hint = did_you_mean(str(path[-1]), set(module.Args.model_fields)) or (
-                    f"{module.name} takes: " + ", ".join(sorted(module.Args.model_fields))
-                )
-                errors.append(InputError(f"{module.name}: unknown argument '{field_name}'", where, hint))
-            elif err["type"] == "missing":
-                errors.append(InputError(f"{module.name}: missing required argument '{field_name}'", where))
-            else:
-                msg = err["msg"]
-                if msg.startswith("Value error, "):
-                    msg = msg[len("Value error, ") :]
-                errors.append(InputError(f"{module.name}: '{field_name or 'arguments'}': {msg}", where))
-
-
-def _templated_at(args: Any, path: list) -> bool:
-    node = args
-    for p in path:
-        if is_template(node):
-            return True
-        if isinstance(node, dict) and p in node:
-            node = node[p]
-        elif isinstance(node, list) and isinstance(p, int) and p < len(node):
-            node = node[p]
-        else:
-            # a model validator error on the whole object: templated if anything is
-            return any(is_template(v) for v in _values(node))
-    return is_template(node) or (not path and any(is_template(v) for v in _values(node)))
-
-
-def _values(node: Any) -> list[Any]:
-    if isinstance(node, dict):
-        return [x for v in node.values() for x in ([v] + _values(v))]
-    if isinstance(node, list):
-        return [x for v in node for x in ([v] + _values(v))]
-    return []
 
 
 def _check_notify(tasks: list[Task], handlers: list[Task], errors: list[InputError]) -> None:
