@@ -10,14 +10,16 @@ import difflib
 import json
 import sys
 import time
-from typing import Any, Iterable, TextIO
+from typing import TYPE_CHECKING, Any, Iterable, TextIO
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from deployer.playbook import Play, Task
 from deployer.results import NO_LOG_TEXT, Redactor, RunReport, TaskResult
+
+if TYPE_CHECKING:
+    from deployer.playbook import Play, Task
 
 STYLES = {
     "ok": "green",

@@ -41,7 +41,27 @@ class Exit(Exception):
         self.status = status
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+#: sub-command -> the file here that defines it (imported only when that command runs,
+#: so `deployer run` does not pay for importing what `bench` or `stage` need)
+COMMANDS = {
+    "run": "run", "validate": "run", "facts": "facts", "recommend": "recommend", "inventory": "inventory",
+    "modules": "modules", "bench": "bench", "bundle": "bundle", "stage": "stage", "doctor": "doctor",
+}  # fmt: skip
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS and name not in self.commands:
+            import importlib
+
+            importlib.import_module(f"{__name__}.{COMMANDS[name]}")
+        return self.commands.get(name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="deployer", prog_name="deployer")
 def cli() -> None:
     """Put local LLMs (Ollama + Open WebUI) on a lab's machines, one host or a fleet."""
@@ -51,7 +71,6 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> ExitStatu
     """Run the CLI; returns the exit status instead of exiting."""
     env = env or Env()
     out = env.output()
-    _register_commands()
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="deployer", standalone_mode=False, obj=env)
     except Exit as exc:
@@ -92,19 +111,3 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> ExitStatu
 def run_main() -> None:
     """Console-script entry point."""
     sys.exit(int(main()))
-
-
-_registered = False
-
-
-def _register_commands() -> None:
-    global _registered
-    if _registered:
-        return
-    _registered = True
-    import importlib
-    import pkgutil
-
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
