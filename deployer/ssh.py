@@ -21,21 +21,20 @@ without invoke's runner threads.
 from __future__ import annotations
 
 import logging
-import os
 import select
-import shlex
-import shutil
 import socket
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import fabric
 import paramiko
 
-from deployer.connection import CHUNK, Connection, _PopenStream, _Stream
+from deployer.connection import CHUNK, Connection, _Stream
 from deployer.errors import Unreachable
+from deployer.openssh import OpenSSHConnection, openssh_argv
+from deployer.sshtarget import HostKeyCheck, Hop, SSHTarget
+from deployer.tunnel import Tunnel
 
 # paramiko logs failures we already turn into messages ("Secsh channel open FAILED"
 # while a tunnelled port is not listening yet); without a handler Python would print them
@@ -46,121 +45,6 @@ _FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 #: a connection whose peer stops acknowledging for this long is dead (the host is unreachable)
 DEAD_PEER_SECONDS = 30.0
 KEEPALIVE_SECONDS = 10
-
-
-@dataclass(frozen=True)
-class SSHTarget:
-    """Everything needed to open one SSH connection."""
-
-    name: str
-    host: str
-    port: int | None = None
-    user: str | None = None
-    key_file: str | None = None
-    password: str | None = field(default=None, repr=False)
-    ssh_config_file: str | None = None
-    proxy_jump: str | None = None
-    known_hosts_files: tuple[str, ...] = ()
-    accept_new_host_keys: bool = False
-    connect_timeout: float = 10.0
-
-
-@dataclass(frozen=True)
-class HostKeyCheck:
-    """How one hop's host key is checked: the known hosts files and whether a new key is accepted."""
-
-    files: tuple[Path, ...]
-    record_to: Path | None
-    accept_new: bool
-
-
-@dataclass(frozen=True)
-class Hop:
-    """One SSH hop as the OpenSSH client must reach it: name, port, user, key, host-key check."""
-
-    host: str
-    port: int | None
-    user: str | None
-    check: HostKeyCheck
-
-
-def parse_ssh_args(args: str) -> dict[str, str]:
-    """The options deployer honours from ``ansible_ssh_common_args`` / ``ansible_ssh_extra_args``.
-
-    Returns lower-case ssh_config names: proxyjump, userknownhostsfile,
-    stricthostkeychecking, connecttimeout, identityfile, port, user, and
-    ``configfile`` for ``-F``. Unknown options are returned too; callers warn.
-    """
-    opts: dict[str, str] = {}
-    words = shlex.split(args or "")
-    i = 0
-    flag_map = {"-J": "proxyjump", "-F": "configfile", "-i": "identityfile", "-p": "port", "-l": "user"}
-    while i < len(words):
-        w = words[i]
-        if w == "-o" and i + 1 < len(words):
-            key, _, value = words[i + 1].partition("=")
-            if not value and " " in key:
-                key, _, value = key.partition(" ")
-            opts[key.strip().lower()] = value.strip()
-            i += 2
-            continue
-        if w.startswith("-o") and len(w) > 2:
-            key, _, value = w[2:].partition("=")
-            opts[key.strip().lower()] = value.strip()
-        elif w in flag_map and i + 1 < len(words):
-            opts[flag_map[w]] = words[i + 1]
-            i += 2
-            continue
-        i += 1
-    return opts
-
-
-#: AES-GCM first (paramiko and OpenSSH are fastest with it); the others stay allowed
-_OPENSSH_CIPHERS = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr"
-
-
-def openssh_argv(target: SSHTarget, hops: list[Hop]) -> list[str] | None:
-    """The OpenSSH client command line (the remote command goes last) that reaches
-    `hops[-1]` through the hops before it, checking every host key exactly as the
-    paramiko connection did; None when it cannot: no `ssh` here, a password to
-    type, or a path with blanks or '%' (ssh would expand it)."""
-    ssh = shutil.which("ssh")
-    if ssh is None or target.password is not None or not hops:
-        return None
-    proxy = "none"
-    argv: list[str] = []
-    for i, hop in enumerate(hops):
-        files = [str(f) for f in hop.check.files]
-        paths = [*files, target.key_file or "", target.ssh_config_file or ""]
-        if not files or any(c.isspace() or c == "%" for f in paths for c in f):
-            return None
-        argv = [ssh, "-T", "-x", "-a"]
-        if target.ssh_config_file:
-            argv += ["-F", str(Path(target.ssh_config_file).expanduser())]
-        if target.key_file:
-            argv += ["-i", str(Path(target.key_file).expanduser())]
-        if hop.user:
-            argv += ["-l", hop.user]
-        if hop.port:
-            argv += ["-p", str(hop.port)]
-        argv += [
-            "-o", "BatchMode=yes",
-            "-o", f"StrictHostKeyChecking={'accept-new' if hop.check.accept_new else 'yes'}",
-            "-o", f"UserKnownHostsFile={' '.join(files)}",
-            "-o", "GlobalKnownHostsFile=/dev/null",
-            # a shared master connection could have been opened with weaker settings
-            "-o", "ControlMaster=no",
-            "-o", "ControlPath=none",
-            "-o", f"ConnectTimeout={max(1, int(target.connect_timeout))}",
-            "-o", f"Ciphers={_OPENSSH_CIPHERS}",
-            "-o", f"ProxyCommand={proxy}",
-            "-o", "ProxyJump=none",
-        ]
-        if i < len(hops) - 1:
-            # the next ssh expands %-tokens in its ProxyCommand once: those of
-            # the hops further in must survive that for their own ssh
-            proxy = shlex.join([*(w.replace("%", "%%") for w in argv), "-W", "%h:%p", hop.host])
-    return [*argv, hops[-1].host, "--"]
 
 
 class _AcceptNew(paramiko.MissingHostKeyPolicy):
@@ -426,11 +310,11 @@ class SSHConnection(Connection):
     def __init__(self, name: str, conn: fabric.Connection) -> None:
         super().__init__(name, conn.user)
         self.fabric = conn
-        self._tunnels: dict[tuple[str, int], _Tunnel] = {}
+        self._tunnels: dict[tuple[str, int], Tunnel] = {}
         self._lock = threading.Lock()
         #: the OpenSSH client command line for this host (see openssh_argv), or None
         self.openssh: list[str] | None = None
-        self._bulk: _OpenSSHConnection | None = None
+        self._bulk: OpenSSHConnection | None = None
 
     def bulk(self) -> Connection:
         """Where to send bulk data: the OpenSSH client (a process per command,
@@ -439,7 +323,7 @@ class SSHConnection(Connection):
             return self
         with self._lock:
             if self._bulk is None:
-                self._bulk = _OpenSSHConnection(self, self.openssh)
+                self._bulk = OpenSSHConnection(self, self.openssh)
                 if self._interrupted:
                     self._bulk.interrupt()
             return self._bulk
@@ -466,7 +350,7 @@ class SSHConnection(Connection):
         with self._lock:
             tunnel = self._tunnels.get((host, port))
             if tunnel is None:
-                tunnel = _Tunnel(self.fabric.transport, host, port)
+                tunnel = Tunnel(self.fabric.transport, host, port)
                 self._tunnels[(host, port)] = tunnel
             return "127.0.0.1", tunnel.port
 
@@ -479,84 +363,3 @@ class SSHConnection(Connection):
             self.fabric.client.close()
         except Exception:  # noqa: BLE001 - a dead transport may fail to close; nothing to do
             pass
-
-
-class _OpenSSHConnection(Connection):
-    """Commands through the OpenSSH client, for bulk data (see SSHConnection.bulk)."""
-
-    def __init__(self, parent: SSHConnection, argv: list[str]) -> None:
-        super().__init__(parent.name, parent.login_user)
-        self.parent = parent
-        self.argv = argv
-
-    def _start(self, command: str) -> _Stream:
-        return _PopenStream([*self.argv, command])
-
-    def open_tunnel(self, host: str, port: int) -> tuple[str, int]:
-        return self.parent.open_tunnel(host, port)
-
-
-class _Tunnel:
-    """A local TCP port that forwards to host:port as seen from the target (ssh -L)."""
-
-    def __init__(self, transport: paramiko.Transport, host: str, port: int) -> None:
-        self.transport = transport
-        self.dest = (host, port)
-        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(16)
-        self.port = self.server.getsockname()[1]
-        self._closed = False
-        threading.Thread(target=self._accept, name=f"tunnel-{host}:{port}", daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, addr = self.server.accept()
-            except OSError:
-                return
-            try:
-                chan = self.transport.open_channel("direct-tcpip", self.dest, addr)
-            except (paramiko.SSHException, OSError, EOFError):
-                client.close()
-                continue
-            threading.Thread(target=self._pump, args=(client, chan), daemon=True).start()
-
-    @staticmethod
-    def _pump(sock: socket.socket, chan: paramiko.Channel) -> None:
-        try:
-            while True:
-                r, _, _ = select.select([sock, chan], [], [], 60)
-                if not r:
-                    continue
-                if sock in r:
-                    data = sock.recv(CHUNK)
-                    if not data:
-                        break
-                    chan.sendall(data)
-                if chan in r:
-                    data = chan.recv(CHUNK)
-                    if not data:
-                        break
-                    sock.sendall(data)
-        except (OSError, EOFError, ValueError, paramiko.SSHException):
-            pass  # either end closed (select on a closed channel raises ValueError)
-        finally:
-            for end in (chan, sock):
-                try:
-                    end.close()
-                except (OSError, EOFError, paramiko.SSHException):
-                    pass  # the transport is already gone: nothing left to close
-
-    def close(self) -> None:
-        self._closed = True
-        try:
-            self.server.close()
-        except OSError:
-            pass
-
-
-def default_known_hosts() -> list[str]:
-    """The files checked when neither inventory nor ssh_config names one."""
-    return [os.path.expanduser("~/.ssh/known_hosts"), "/etc/ssh/ssh_known_hosts"]

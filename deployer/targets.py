@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from deployer.connection import Become
 from deployer.errors import ModuleFailure
-from deployer.ssh import SSHTarget, parse_ssh_args
+from deployer.sshtarget import SSHTarget, parse_ssh_args
 
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
 

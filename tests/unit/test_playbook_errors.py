@@ -41,7 +41,7 @@ def test_duplicate_key_is_an_error(tmp_path):
 
 def test_unknown_play_key_suggests(tmp_path):
     (msg,) = errors_of(tmp_path, "- hosts: all\n  taks: []\n")
-    assert f"pb.yml:2:3: unknown play key 'taks'" in msg and "did you mean 'tasks'" in msg
+    assert "pb.yml:2:3: unknown play key 'taks'" in msg and "did you mean 'tasks'" in msg
 
 
 def test_unknown_module_suggests(tmp_path):
