@@ -57,7 +57,7 @@ def _kind(text: str) -> str:
 def stat(ctx: TaskContext, path: str, checksum: bool = False) -> FileStat:
     """Stat `path` (not following a final symlink); with checksum, sha256 of a regular file."""
     q = shlex.quote(path)
-    hashing = f'; if [ -f "$p" ]; then sha256sum "$p" | cut -d" " -f1; fi' if checksum else ""
+    hashing = '; if [ -f "$p" ]; then sha256sum "$p" | cut -d" " -f1; fi' if checksum else ""
     res = ctx.probe(_STAT_SCRIPT % {"path": q, "hash": hashing})
     if not res.ok:
         raise ModuleFailure(f"cannot stat {path}: {res.tail(3)}")
