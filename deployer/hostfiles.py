@@ -148,13 +148,17 @@ def write_stream(
     before it is renamed over `path`. With `backup` an existing `path` is first
     copied to ``path.<timestamp>~``; returns that name (or None).
     """
+    # few processes per file (this runs for every file of every host): the shell's own
+    # expansions instead of dirname/basename/cut, the size from stat
     steps = [
-        f"p={shlex.quote(path)}; d=$(dirname \"$p\"); b=$(basename \"$p\")",
+        f"p={shlex.quote(path)}",
+        'case "$p" in */*) d=${p%/*}; d=${d:-/} ;; *) d=. ;; esac; b=${p##*/}',
         't=$(mktemp "$d/.$b.deployer-XXXXXX") || exit 1',
-        "trap 'rm -f \"$t\"' EXIT",
+        # a dropped connection (HUP/PIPE) or a kill must not leave the temporary file behind
+        "trap 'rm -f \"$t\"' EXIT; trap 'exit 1' HUP PIPE INT TERM",
         'cat > "$t" || exit 1',
-        f'[ "$(wc -c < "$t")" -eq {size} ] || {{ echo "short write: $(wc -c < "$t") of {size} bytes" >&2; exit 1; }}',
-        f'[ "$(sha256sum "$t" | cut -d" " -f1)" = {sha256} ] || {{ echo "checksum mismatch" >&2; exit 1; }}',
+        f'n=$(stat -c %s "$t"); [ "$n" -eq {size} ] || {{ echo "short write: $n of {size} bytes" >&2; exit 1; }}',
+        f'h=$(sha256sum "$t"); [ "${{h%% *}}" = {sha256} ] || {{ echo "checksum mismatch" >&2; exit 1; }}',
     ]
     if mode is not None:
         steps.append(f'chmod {shlex.quote(_mode(mode))} "$t" || exit 1')
