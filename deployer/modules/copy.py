@@ -132,14 +132,14 @@ def plan_file(
     dest: str,
     source: bytes | Path,
     local_mode: int | None = None,
+    st: hostfiles.FileStat | None = None,
 ) -> tuple[FilePlan | None, list[str], list[Diff]]:
-    """Compare one wanted file with the host's: the plan (None: as wanted), notes, diffs."""
+    """Compare one wanted file with the host's: the plan (None: as wanted), notes, diffs.
+
+    `st` is dest's stat with checksum when the caller has it already (one round trip less)."""
     size, digest = (len(source), hashlib.sha256(source).hexdigest()) if isinstance(source, bytes) else local_digest(source)
-    try:
+    if st is None or st.path != dest:
         st = hostfiles.stat(ctx, dest, checksum=True)
-    except ModuleFailure:
-        # stat(checksum=True) fails on anything but a regular file: say what is there instead
-        st = hostfiles.stat(ctx, dest)
     if st.kind == "directory":
         raise ModuleFailure(f"dest {dest} is a directory", hint="name the file, or end dest with '/' to copy into it")
     if st.exists and not args.force:
@@ -192,11 +192,15 @@ def apply_plan(ctx: TaskContext, args: AttrArgs, plan: FilePlan) -> str | None:
         return hostfiles.write_stream(ctx, plan.dest, f, plan.size, plan.sha256, label=plan.dest, **options)
 
 
-def into_dir(ctx: TaskContext, dest: str, name: str) -> str:
-    """dest itself, or dest/name when dest ends in '/' or is a directory on the host."""
-    if dest.endswith("/") or hostfiles.stat(ctx, dest).kind == "directory":
-        return posixpath.join(dest, name)
-    return dest
+def into_dir(ctx: TaskContext, dest: str, name: str) -> tuple[str, hostfiles.FileStat | None]:
+    """dest itself, or dest/name when dest ends in '/' or is a directory on the host;
+    with dest's stat (checksum included) when it was read, for plan_file."""
+    if dest.endswith("/"):
+        return posixpath.join(dest, name), None
+    st = hostfiles.stat(ctx, dest, checksum=True)
+    if st.kind == "directory":
+        return posixpath.join(dest, name), None
+    return dest, st
 
 
 @register
@@ -215,8 +219,8 @@ class CopyModule(Module[CopyArgs]):
             raise ModuleFailure(f"src {args.src!r} not found on the control machine (looked at {src})")
         if src.is_dir():
             return self._check_tree(ctx, args, src)
-        dest = into_dir(ctx, args.dest, src.name)
-        plan, notes, diffs = plan_file(ctx, args, dest, src, local_mode=src.stat().st_mode & 0o7777)
+        dest, st = into_dir(ctx, args.dest, src.name)
+        plan, notes, diffs = plan_file(ctx, args, dest, src, local_mode=src.stat().st_mode & 0o7777, st=st)
         return Change("; ".join(notes), diffs, {"mkdirs": [], "files": [plan]}) if plan else None
 
     def _check_tree(self, ctx: TaskContext, args: CopyArgs, src: Path) -> Change | None:

@@ -53,7 +53,7 @@ class TemplateModule(Module[TemplateArgs]):
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise ModuleFailure(f"template {path} is not UTF-8 text: {exc}")
-        dest = into_dir(ctx, args.dest, path.name)
+        dest, st = into_dir(ctx, args.dest, path.name)
         extra = {
             "ansible_managed": MANAGED,
             "template_path": args.src,
@@ -64,7 +64,7 @@ class TemplateModule(Module[TemplateArgs]):
             rendered = ctx.render(text, extra)
         except DeployerError as exc:
             raise ModuleFailure(f"template {path}: {exc}")
-        plan, notes, diffs = plan_file(ctx, args, dest, rendered.encode("utf-8"), local_mode=path.stat().st_mode & 0o7777)
+        plan, notes, diffs = plan_file(ctx, args, dest, rendered.encode("utf-8"), local_mode=path.stat().st_mode & 0o7777, st=st)
         return Change("; ".join(notes), diffs, {"plan": plan}) if plan else None
 
     def apply(self, ctx: TaskContext, args: TemplateArgs, change: Change) -> None:
