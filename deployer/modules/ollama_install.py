@@ -36,7 +36,7 @@ class _InstallBase(ConfigArgs):
         return self
 
 
-InstallArgs = config_args("InstallArgs", _InstallBase, ("version", "source", "rollback", "mode", "prefix"), __name__)
+InstallArgs = config_args("InstallArgs", _InstallBase, ("version", "source", "rollback", "mode", "prefix", "transfer"), __name__)
 
 
 @register

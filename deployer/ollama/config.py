@@ -74,6 +74,11 @@ class OllamaConfig(_Strict):
     models_dir: str | None = Field(None, description=f"OLLAMA_MODELS (default {SYSTEM_MODELS_DIR} / {USER_MODELS_DIR}).")
     prefix: str | None = Field(None, description="Install root; versions go to <prefix>/ollama/<version> (default /opt or ~/.local/opt).")
     service_user: str = Field("ollama", description="System mode: the user the service runs as.")
+    transfer: Literal["direct", "relay"] = Field(
+        "direct",
+        description="relay: hosts that receive the archive forward it to the next ones (plain TCP inside "
+        "the lab, digest-checked), so the control node's link carries it about once. Needs python3 on the hosts.",
+    )
     context_length: int | None = Field(None, ge=256, description="OLLAMA_CONTEXT_LENGTH; default: the largest `context` of the play's models.")
     num_parallel: int | None = Field(None, ge=1, description="OLLAMA_NUM_PARALLEL.")
     keep_alive: str | None = Field(None, description="OLLAMA_KEEP_ALIVE, e.g. '30m' or '-1'.")

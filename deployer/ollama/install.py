@@ -186,7 +186,7 @@ def _install(ctx: TaskContext, cfg: OllamaConfig, lay: Layout, plan: InstallPlan
             record = f"{original.sha256}  {up.bundle.name}"
         else:
             record = f"{art.sha256}  {up.bundle.name}"
-        transfer.push(ctx, art, up.dest, label=f"Ollama {version}: {up.bundle.name}")
+        transfer.push(ctx, art, up.dest, label=f"Ollama {version}: {up.bundle.name}", transfer=cfg.transfer)
         staged.append((up.dest, fmt, record))
     _unpack(ctx, lay, version, staged)
     # the archives (and their upload markers) are no longer needed: 1-2 GB back

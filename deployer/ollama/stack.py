@@ -25,7 +25,7 @@ from deployer.ollama.service_files import BIND_HINT, bind_problem, env_problems
 from deployer.ollama.sources import source_problem
 from deployer.templating import has_template, is_template
 
-INSTALL_FIELDS = ("version", "source", "rollback", "mode", "prefix")
+INSTALL_FIELDS = ("version", "source", "rollback", "mode", "prefix", "transfer")
 SERVICE_FIELDS = (
     "mode", "prefix", "listen", "allow_public_bind", "models_dir", "service_user", "context_length",
     "num_parallel", "keep_alive", "max_loaded_models", "kv_cache_type", "flash_attention",

@@ -245,6 +245,27 @@ def test_public_listen_is_refused_before_any_connection(deployer_cli: Cli, tmp_p
     assert "allow_public_bind: true" in res.stderr
 
 
+def test_relay_sends_the_archive_from_the_control_node_once(fleet: Fleet, deployer_cli: Cli, releases: Path, tmp_path: Path) -> None:
+    from deployer import relay
+    from deployer.transfer import local_artifact
+
+    hosts = ["h1", "h4", "h5"]
+    prefix = f"/opt/t-{unique()}"
+    inv = fleet.write_inventory(tmp_path / "inv.ini", hosts=hosts)
+    art = local_artifact(releases / "v0.5.7" / "ollama-linux-amd64.tgz")
+    dest = f"{prefix}/ollama/.staging/0.5.7/ollama-linux-amd64.tgz"
+    try:
+        res, rep = run(deployer_cli, "ollama_install_only.yml", inv, releases=str(releases), prefix=prefix, version="0.5.7", transfer="relay")
+        assert res.rc == 0 and all(changed(rep, h) == 1 for h in hosts), res
+        assert relay.stats(art.sha256, dest) == {"control_sends": 1, "relayed": len(hosts) - 1}
+        for h in hosts:
+            assert fleet.exec(h, f"{prefix}/ollama/current/bin/ollama -v").stdout.strip().endswith("0.5.7")
+    finally:
+        relay.reset(art.sha256, dest)
+        for h in hosts:
+            fleet.exec(h, f"rm -rf {prefix}", check=False)
+
+
 def test_system_mode_without_systemd_says_use_user_mode(fleet: Fleet, deployer_cli: Cli, releases: Path, tmp_path: Path) -> None:
     inv = fleet.write_inventory(tmp_path / "inv.ini", hosts=["h5"])
     res, rep = run(deployer_cli, "ollama_system.yml", inv, releases=str(releases), prefix=f"/opt/t-{unique()}",
