@@ -45,6 +45,8 @@ class OllamaInstallModule(Module[ConfigArgs]):
 
     name = "ollama_install"
     Args = InstallArgs
+    #: the archive choice and its pre-flight (arch, glibc) need facts only
+    plans_from_facts = True
 
     def check(self, ctx: TaskContext, args: ConfigArgs) -> Change | None:
         return install.check(ctx, args.config())

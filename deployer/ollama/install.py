@@ -52,6 +52,10 @@ def check(ctx: TaskContext, cfg: OllamaConfig) -> Change | None:
     if not cfg.rollback:
         bundles = sources.choose(ctx, cfg.source, version, facts)
         sources.preflight(ctx, bundles, version, facts)
+    if ctx.connection is None:  # planned from a facts file: the pre-flight is all we can know
+        names = ", ".join(b.name for b in bundles) or "the previous version"
+        fits = f"{facts.arch}, glibc {facts.os.glibc}: fits" if facts.os.glibc else f"{facts.arch}: fits"
+        return Change(f"would install Ollama {version} ({names}; {fits})")
     st = read_state(ctx, layout(cfg.mode, cfg.prefix))
     lay = layout(cfg.mode, cfg.prefix).expanded(st.home)
     if cfg.mode == "system" and st.uid != 0:
