@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from deployer.connection import Connection
+from deployer.errors import DeployerError
 from deployer.facts.model import HostFacts
 from deployer.inventory import Inventory
 from deployer.playbook import Play, Playbook, Task
@@ -270,7 +271,25 @@ class Executor:
                 self.events.host_result(r)
                 done_results[r.host] = r
         self._drain_progress()
+        self._run_deferred(task, env, pool)
         return [done_results[h] for h in hosts if h in done_results]
+
+    def _run_deferred(self, task: Task, env: RunEnv, pool: ThreadPoolExecutor) -> None:
+        """What modules put off until every host finished the task (TaskContext.defer)."""
+        work = env.take_deferred()
+        if not work or self._stop.is_set():
+            return
+
+        def attempt(host: str, fn: Callable[[], None]) -> str | None:
+            try:
+                fn()
+            except DeployerError as exc:
+                return f"{host}: clean-up after '{task.name}' failed: {self.redactor.text(str(exc))}"
+            return None
+
+        for f in [pool.submit(attempt, host, fn) for host, fn in work]:
+            if (msg := f.result()) is not None:
+                self.events.notice(msg)
 
     def _drain_progress(self) -> None:
         while True:

@@ -307,6 +307,21 @@ def push(ctx: TaskContext, art: transfer.LocalArtifact, dest: str, mode: str, ow
     return True
 
 
+def keep_until_task_end(ctx: TaskContext, files: list[tuple[str, str]], cleanup: str) -> None:
+    """`ctx.host` is done with `files` ((sha256, dest) pairs it pushed by relay)
+    and wants them gone by `cleanup`: other hosts of this task may still be
+    taking them from it, so it keeps serving until every host finished the
+    task; then it leaves their groups (nobody starts a copy from a removed
+    file) and runs `cleanup`."""
+
+    def later() -> None:
+        for sha256, dest in files:
+            group(sha256, dest).withdraw(ctx.host)
+        ctx.run(cleanup).check(f"clean up after the relay of {', '.join(d for _, d in files)}")
+
+    ctx.defer(later)
+
+
 def stats(sha256: str, dest: str) -> dict[str, int]:
     """How the artefact travelled: sends from the control node, host-to-host hops."""
     g = group(sha256, dest)

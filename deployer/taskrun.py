@@ -77,6 +77,18 @@ class RunEnv:
     verbosity: int = 0
     #: set on Ctrl-C: a connection opened after it is interrupted at once
     stop: threading.Event | None = None
+    #: work modules deferred to the end of the current task (TaskContext.defer)
+    deferred: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    deferred_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def defer(self, host: str, work: Callable[[], None]) -> None:
+        with self.deferred_lock:
+            self.deferred.append((host, work))
+
+    def take_deferred(self) -> list[tuple[str, Callable[[], None]]]:
+        with self.deferred_lock:
+            work, self.deferred = self.deferred, []
+        return work
 
     # -- connections and facts ----------------------------------------
     def connection(self, hs: HostState) -> Connection:
@@ -295,6 +307,7 @@ def _run_item(task: Task, hs: HostState, env: RunEnv, variables: Variables, item
         renderer=lambda text, extra: str(templar.render(text, variables.with_layer(extra) if extra else variables)),
         progress_sink=env.progress_sink,
         env=environment,
+        after_task=lambda work: env.defer(hs.name, work),
     )
     retries = _retries(task, templar, variables)
     delay = float(templar.render(task.kw.delay, variables)) if task.kw.until is not None else 0.0

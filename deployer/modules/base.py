@@ -131,6 +131,8 @@ class TaskContext:
     progress_sink: Callable[[str, int, int, str], None] | None = None
     #: environment variables for every command of this task (play/task `environment:`)
     env: dict[str, str] = field(default_factory=dict)
+    #: takes work to run once every host of this task is done (set by the executor)
+    after_task: Callable[[Callable[[], None]], None] | None = None
     writable: bool = False
     result: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -204,6 +206,25 @@ class TaskContext:
         if become is False:
             return None
         return become
+
+    def defer(self, work: Callable[[], None]) -> None:
+        """Run `work` (commands on this host) once every host of this task is
+        done, e.g. removing a file other hosts may still be copying from this
+        one. Best effort: a failure there becomes a notice, not a task result.
+        Outside an executor (a module driven directly) it runs at once."""
+        self.require_writable("deferred work")  # granted by apply(), and kept for the work
+        if self.after_task is None:
+            work()
+            return
+
+        def granted() -> None:
+            self.writable = True
+            try:
+                work()
+            finally:
+                self.writable = False
+
+        self.after_task(granted)
 
     def tunnel(self, host: str, port: int) -> tuple[str, int]:
         """An address on the control machine that reaches host:port as the target sees it."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from deployer import transfer
+from deployer import relay, transfer
 from deployer.errors import ModuleFailure
 from deployer.modules.base import Change, Diff, TaskContext
 from deployer.ollama import download, sources
@@ -175,6 +175,7 @@ def _install(ctx: TaskContext, cfg: OllamaConfig, lay: Layout, plan: InstallPlan
     """Bring the archives to the host, then unpack them into a fresh, checked, marked directory."""
     version = plan.version
     staged: list[tuple[str, str, str]] = []  # (path on host, format, "<sha256>  <release file>")
+    relayed: list[tuple[str, str]] = []  # (sha256, path on host) of archives sent by relay
     for up in uploads:
         if cfg.source.online:
             assert st.downloader is not None
@@ -192,9 +193,15 @@ def _install(ctx: TaskContext, cfg: OllamaConfig, lay: Layout, plan: InstallPlan
             record = f"{art.sha256}  {up.bundle.name}"
         transfer.push(ctx, art, up.dest, label=f"Ollama {version}: {up.bundle.name}", transfer=cfg.transfer)
         staged.append((up.dest, fmt, record))
+        if cfg.transfer == "relay":
+            relayed.append((art.sha256, up.dest))
     _unpack(ctx, lay, version, staged)
     # the archives (and their upload markers) are no longer needed: 1-2 GB back
-    ctx.run(f"rm -rf {shlex.quote(lay.staging(version))}; rmdir {shlex.quote(lay.root + '/.staging')} 2>/dev/null; true")
+    cleanup = f"rm -rf {shlex.quote(lay.staging(version))}; rmdir {shlex.quote(lay.root + '/.staging')} 2>/dev/null; true"
+    if relayed:
+        relay.keep_until_task_end(ctx, relayed, cleanup)  # other hosts may be copying them from this one
+    else:
+        ctx.run(cleanup)
 
 
 _UNPACK = {

@@ -245,7 +245,12 @@ def test_public_listen_is_refused_before_any_connection(deployer_cli: Cli, tmp_p
     assert "allow_public_bind: true" in res.stderr
 
 
-def test_relay_sends_the_archive_from_the_control_node_once(fleet: Fleet, deployer_cli: Cli, releases: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("forks", [10, 1])
+def test_relay_sends_the_archive_from_the_control_node_once(
+    fleet: Fleet, deployer_cli: Cli, releases: Path, tmp_path: Path, forks: int
+) -> None:
+    """forks 1: each host installs (and would clean up) before the next starts:
+    the archive stays on the finished hosts until the task is over, for the rest."""
     from deployer import relay
     from deployer.transfer import local_artifact
 
@@ -255,11 +260,15 @@ def test_relay_sends_the_archive_from_the_control_node_once(fleet: Fleet, deploy
     art = local_artifact(releases / "v0.5.7" / "ollama-linux-amd64.tgz")
     dest = f"{prefix}/ollama/.staging/0.5.7/ollama-linux-amd64.tgz"
     try:
-        res, rep = run(deployer_cli, "ollama_install_only.yml", inv, releases=str(releases), prefix=prefix, version="0.5.7", transfer="relay")
+        started = time.monotonic()
+        res, rep = run(deployer_cli, "ollama_install_only.yml", inv, "--forks", str(forks),
+                       releases=str(releases), prefix=prefix, version="0.5.7", transfer="relay")
         assert res.rc == 0 and all(changed(rep, h) == 1 for h in hosts), res
         assert relay.stats(art.sha256, dest) == {"control_sends": 1, "relayed": len(hosts) - 1}
+        assert time.monotonic() - started < relay.IDLE_TIMEOUT  # no hop waited for a file that was gone
         for h in hosts:
             assert fleet.exec(h, f"{prefix}/ollama/current/bin/ollama -v").stdout.strip().endswith("0.5.7")
+            assert fleet.exec(h, f"ls -A {prefix}/ollama").stdout.split() == ["0.5.7", "current"]  # staging gone at the end
     finally:
         relay.reset(art.sha256, dest)
         for h in hosts:

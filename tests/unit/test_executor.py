@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 
 from deployer import playbook
+from deployer.errors import CheckModeViolation
+from deployer.modules import register
+from deployer.modules.base import Change, Module, ModuleArgs, TaskContext
 from deployer.executor import Executor, RunOptions, batches, selected
 from deployer.facts.model import HostFacts
 from deployer.inventory import load_inventory
@@ -267,3 +271,69 @@ def test_undefined_at_runtime_fails_that_host_only(tmp_path):
     assert report.failed_hosts == ["h2"]
     failed = [r for r in report.results if r.status == "failed"]
     assert "has no attribute 'special'" in failed[0].msg
+
+
+class _DeferArgs(ModuleArgs):
+    dir: str
+    later: str = "ls {dir} > {dir}/{host}.saw"
+
+
+@register
+class _DeferModule(Module[_DeferArgs]):
+    """Test-only: marks the host done now, runs `later` once every host is done."""
+
+    name = "test_executor_defer"
+    Args = _DeferArgs
+
+    def check(self, ctx: TaskContext, args: _DeferArgs) -> Change | None:
+        return Change("mark")
+
+    def apply(self, ctx: TaskContext, args: _DeferArgs, change: Change) -> None:
+        ctx.run(f"sleep 0.{ctx.host[-1]}; touch {args.dir}/{ctx.host}.done").check()
+        ctx.defer(lambda: ctx.run(args.later.format(dir=args.dir, host=ctx.host)).check("later"))
+
+
+def test_deferred_work_runs_once_every_host_finished_the_task(tmp_path):
+    d = tmp_path / "marks"
+    d.mkdir()
+    report, rec = run(tmp_path, f"""
+- hosts: web
+  tasks:
+    - test_executor_defer: {{dir: {d}}}
+""", forks=3)
+    assert set(rec.results()) == {("test_executor_defer", h) for h in ("h1", "h2", "h3")}
+    for h in ("h1", "h2", "h3"):  # each saw all three done, itself the slowest too
+        assert {"h1.done", "h2.done", "h3.done"} <= set((d / f"{h}.saw").read_text().split())
+
+
+def test_deferred_work_is_not_run_under_check(tmp_path):
+    d = tmp_path / "marks"
+    d.mkdir()
+    report, rec = run(tmp_path, f"""
+- hosts: web
+  tasks:
+    - test_executor_defer: {{dir: {d}}}
+""", check=True)
+    assert set(rec.results().values()) == {"changed"}
+    assert list(d.iterdir()) == []
+
+
+def test_a_failing_deferred_work_is_a_notice_not_a_failure(tmp_path):
+    d = tmp_path / "marks"
+    d.mkdir()
+    report, rec = run(tmp_path, f"""
+- hosts: web
+  tasks:
+    - test_executor_defer: {{dir: {d}, later: "echo no space left >&2; exit 1"}}
+    - debug: {{msg: after}}
+""", hosts=2)
+    notices = [e[1] for e in rec.events if e[0] == "notice"]
+    assert sorted(n.split(":")[0] for n in notices) == ["h1", "h2"]
+    assert all("clean-up after 'test_executor_defer' failed" in n and "no space left" in n for n in notices)
+    assert report.failed_hosts == [] and set(rec.results("debug").values()) == {"ok"}
+
+
+def test_defer_outside_apply_is_refused():
+    ctx = TaskContext(host="h1", connection=None, vars={})
+    with pytest.raises(CheckModeViolation):
+        ctx.defer(lambda: None)
