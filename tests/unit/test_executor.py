@@ -293,40 +293,33 @@ class _DeferModule(Module[_DeferArgs]):
         ctx.defer(lambda: ctx.run(args.later.format(dir=args.dir, host=ctx.host)).check("later"))
 
 
-def test_deferred_work_runs_once_every_host_finished_the_task(tmp_path):
+def run_defer(tmp_path, extra: str = "", later: str = "", **opts):
     d = tmp_path / "marks"
     d.mkdir()
+    args = f"{{dir: {d}" + (f", later: {later!r}" if later else "") + "}"
     report, rec = run(tmp_path, f"""
 - hosts: web
   tasks:
-    - test_executor_defer: {{dir: {d}}}
-""", forks=3)
+    - test_executor_defer: {args}
+{extra}""", **opts)
+    return d, report, rec
+
+
+def test_deferred_work_runs_once_every_host_finished_the_task(tmp_path):
+    d, report, rec = run_defer(tmp_path, forks=3)
     assert set(rec.results()) == {("test_executor_defer", h) for h in ("h1", "h2", "h3")}
     for h in ("h1", "h2", "h3"):  # each saw all three done, itself the slowest too
         assert {"h1.done", "h2.done", "h3.done"} <= set((d / f"{h}.saw").read_text().split())
 
 
 def test_deferred_work_is_not_run_under_check(tmp_path):
-    d = tmp_path / "marks"
-    d.mkdir()
-    report, rec = run(tmp_path, f"""
-- hosts: web
-  tasks:
-    - test_executor_defer: {{dir: {d}}}
-""", check=True)
+    d, report, rec = run_defer(tmp_path, check=True)
     assert set(rec.results().values()) == {"changed"}
     assert list(d.iterdir()) == []
 
 
 def test_a_failing_deferred_work_is_a_notice_not_a_failure(tmp_path):
-    d = tmp_path / "marks"
-    d.mkdir()
-    report, rec = run(tmp_path, f"""
-- hosts: web
-  tasks:
-    - test_executor_defer: {{dir: {d}, later: "echo no space left >&2; exit 1"}}
-    - debug: {{msg: after}}
-""", hosts=2)
+    d, report, rec = run_defer(tmp_path, "    - debug: {msg: after}\n", later="echo no space left >&2; exit 1", hosts=2)
     notices = [e[1] for e in rec.events if e[0] == "notice"]
     assert sorted(n.split(":")[0] for n in notices) == ["h1", "h2"]
     assert all("clean-up after 'test_executor_defer' failed" in n and "no space left" in n for n in notices)
