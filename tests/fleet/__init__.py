@@ -261,9 +261,16 @@ class Fleet:
         argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
         ns = ["nsenter", "-t", str(self.init_pid(host)), "-m", "-u", "-p", "-n", "-r", "-w", "--"]
         clean = {"PATH": HOST_PATH, "HOME": "/root", "LANG": "C.UTF-8", **(env or {})}
+        pid = self.init_pid(host)
         proc = subprocess.run(ns + argv, input=input, env=clean, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
-            raise _run_failed(f"{host}: {cmd!r}", proc)
+            err = _run_failed(f"{host}: {cmd!r}", proc)
+            if not Path(f"/proc/{pid}").exists():  # the host itself is gone: say what it left
+                ctl = self._d() / "ctl" / host
+                logs = "".join(f"\n{f.name}: {f.read_text(errors='replace')[-2000:]}"
+                               for f in (ctl / "launcher.out", ctl / "sshd.log") if f.is_file())
+                err = FleetError(f"{err}\n{host}'s PID 1 ({pid}) is gone{logs}")
+            raise err
         return proc
 
     def ssh_argv(self, host: str, user: str | None = None, options: Sequence[str] = ()) -> list[str]:
