@@ -303,6 +303,10 @@ class Connection(ABC):
     @abstractmethod
     def _start(self, command: str) -> _Stream: ...
 
+    def host_key(self) -> str | None:
+        """The host's SSH key as verified when connecting ("ssh-ed25519 AAAA..."), or None (not SSH)."""
+        return None
+
     @abstractmethod
     def open_tunnel(self, host: str, port: int) -> tuple[str, int]:
         """A (host, port) on this machine that reaches host:port as seen from the target."""

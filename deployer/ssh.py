@@ -346,6 +346,13 @@ class SSHConnection(Connection):
             raise Unreachable(f"{self.name}: connection lost: {exc}")
         return _ChannelStream(chan)
 
+    def host_key(self) -> str | None:
+        transport = self.fabric.transport
+        if transport is None:
+            return None
+        key = transport.get_remote_server_key()
+        return f"{key.get_name()} {key.get_base64()}"
+
     def open_tunnel(self, host: str, port: int) -> tuple[str, int]:
         with self._lock:
             tunnel = self._tunnels.get((host, port))

@@ -104,6 +104,13 @@ class RunEnv:
                     hs.connection.interrupt()
             return hs.connection
 
+    def peer(self, name: str) -> Connection:
+        """The connection to another inventory host (opened on first use, then kept for the run)."""
+        hs = self.hosts.get(name)
+        if hs is None:
+            raise HostNotContacted(f"{name} is not a host of this inventory")
+        return self.connection(hs)
+
     def facts_provider(self, hs: HostState) -> FactsProvider:
         if hs.facts is None:
             preset = (self.preset_facts or {}).get(hs.name)
@@ -308,6 +315,7 @@ def _run_item(task: Task, hs: HostState, env: RunEnv, variables: Variables, item
         progress_sink=env.progress_sink,
         env=environment,
         after_task=lambda work: env.defer(hs.name, work),
+        peers=lambda name: env.peer(name),
     )
     retries = _retries(task, templar, variables)
     delay = float(templar.render(task.kw.delay, variables)) if task.kw.until is not None else 0.0

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, ClassVar, Generic, Ma
 from pydantic import BaseModel, ConfigDict
 
 from deployer.connection import Become, CommandResult, Connection
-from deployer.errors import CheckModeViolation
+from deployer.errors import CheckModeViolation, ModuleFailure
 
 if TYPE_CHECKING:
     from deployer.facts.model import HostFacts
@@ -131,6 +131,8 @@ class TaskContext:
     progress_sink: Callable[[str, int, int, str], None] | None = None
     #: environment variables for every command of this task (play/task `environment:`)
     env: dict[str, str] = field(default_factory=dict)
+    #: opens (or reuses) the run's connection to another inventory host (set by the executor)
+    peers: Callable[[str], Connection] | None = None
     #: takes work to run once every host of this task is done (set by the executor)
     after_task: Callable[[Callable[[], None]], None] | None = None
     writable: bool = False
@@ -206,6 +208,15 @@ class TaskContext:
         if become is False:
             return None
         return become
+
+    def peer(self, host: str) -> Connection:
+        """The run's connection to another inventory host, for modules that
+        must act on two hosts (a front door authorizing its key on its
+        backends). Commands on it run as that host's login user; writes are
+        for apply() only (call require_writable first)."""
+        if self.peers is None:
+            raise ModuleFailure(f"{self.host}: other hosts cannot be reached from this task")
+        return self.peers(host)
 
     def defer(self, work: Callable[[], None]) -> None:
         """Run `work` (commands on this host) once every host of this task is

@@ -32,7 +32,7 @@ from typing import Any
 from deployer.errors import InputError, Location, ModuleFailure
 from deployer.modules import register
 from deployer.modules.base import Change, Module, TaskContext
-from deployer.openwebui import admin, service_docker, service_pip
+from deployer.openwebui import admin, service_docker, service_pip, tunnels
 from deployer.openwebui.config import AdminArgs, OpenWebUIArgs
 from deployer.openwebui.wiring import Wiring, fetch_command, parse_fetch, resolve, unreachable_message
 from deployer.playbook import register_stack_key
@@ -47,20 +47,47 @@ class OpenWebUIModule(Module[OpenWebUIArgs]):
 
     def check(self, ctx: TaskContext, args: OpenWebUIArgs) -> Change | None:
         wiring = resolve(args, ctx.vars)
+        plan = tunnels.check(ctx, args.name, list(wiring.tunnels)) if wiring.tunnels else None
+        if plan is not None and plan.changed:
+            # the tunnels come first; the UI is checked against Ollama once they are up
+            service = _service_check(ctx, args, wiring, verify=False)
+            steps = plan.steps + ([service.summary] if service else [])
+            return Change("; ".join(steps), diffs=service.diffs if service else [], data={"tunnels": plan, "service": service})
         if args.backends:
             _backends_reachable(ctx, wiring)
-        if args.mode == "pip":
-            return service_pip.check(ctx, args, wiring)
-        return service_docker.check(ctx, args, wiring)
+        return _service_check(ctx, args, wiring)
 
     def apply(self, ctx: TaskContext, args: OpenWebUIArgs, change: Change) -> None:
         wiring = resolve(args, ctx.vars)
-        if args.mode == "pip":
-            service_pip.apply(ctx, args, wiring, change)
+        service: Change | None = change
+        plan: tunnels.Plan | None = change.data.get("tunnels")
+        if plan is not None:
+            service = change.data["service"]
+            tunnels.apply(ctx, plan)
+            if not tunnels.wait_up(ctx, plan.tunnels):
+                raise ModuleFailure(
+                    f"the SSH tunnels from {ctx.host} to {', '.join(b.host for b in plan.tunnels)} did not come up",
+                    hint="the keeper's log follows (host key, authorized_keys, or a local port in use?)",
+                    data={"stderr": tunnels.log_tail(ctx, plan.directory)},
+                )
+            _backends_reachable(ctx, wiring)
+        if service is not None:
+            if args.mode == "pip":
+                service_pip.apply(ctx, args, wiring, service)
+            else:
+                service_docker.apply(ctx, args, wiring, service)
+        elif args.mode == "pip":
+            service_pip.check(ctx, args, wiring)  # unchanged: health and models, as a rerun checks them
         else:
-            service_docker.apply(ctx, args, wiring, change)
+            service_docker.check(ctx, args, wiring)
         # the result line says where the UI now is, without -v
         change.summary = f"{change.summary}; {ctx.result['msg']}"
+
+
+def _service_check(ctx: TaskContext, args: OpenWebUIArgs, wiring: Wiring, verify: bool = True) -> Change | None:
+    if args.mode == "pip":
+        return service_pip.check(ctx, args, wiring, verify)
+    return service_docker.check(ctx, args, wiring, verify)
 
 
 def _backends_reachable(ctx: TaskContext, wiring: Wiring) -> None:

@@ -118,6 +118,16 @@ class OpenWebUIArgs(UIAddress):
         "ansible_host). Their Ollama must listen on an address this host reaches.",
     )
     backend_port: int = Field(11434, ge=1, le=65535, description="Ollama port on the backends.")
+    backend_reach: Literal["network", "tunnel"] = Field(
+        "network",
+        description="How the front door reaches the backends' Ollama. network: at their ansible_host (their Ollama "
+        "must listen there). tunnel: through SSH port forwards kept up from this host, so the backends' Ollama stays "
+        "on 127.0.0.1 (a key made here, authorized on each backend for that one port only).",
+    )
+    tunnel_port: int = Field(
+        21434, ge=1024, le=65000,
+        description="backend_reach: tunnel: the first local port on this host's 127.0.0.1 (one per backend, in order).",
+    )
     health_timeout: int = Field(300, ge=1, description="Seconds to wait for GET /health (the first start migrates its database).")
     wheelhouse: str | None = Field(None, description="pip mode: a directory of wheels on the control machine (open-webui and all its dependencies).")
     version: str | None = Field(None, description="pip mode: the open-webui version to install (default: the one wheel in the wheelhouse).")
@@ -167,6 +177,11 @@ class OpenWebUIArgs(UIAddress):
     def _combination(self) -> "OpenWebUIArgs":
         if self.ollama_url and self.backends:
             raise ValueError("give either ollama_url (one Ollama) or backends (several), not both")
+        if self.backend_reach == "tunnel":
+            if not self.backends:
+                raise ValueError("backend_reach: tunnel is for a front door: name the Ollama nodes in backends")
+            if self.network == "bridge":
+                raise ValueError("backend_reach: tunnel needs network: host (or auto): the tunnels listen on this host's 127.0.0.1")
         # image_tarball and wheelhouse may both be given: a mode chosen per host (e.g. from
         # deployer_facts.software.docker_usable) then finds what it needs; the other is unused
         if self.mode == "pip":

@@ -103,7 +103,8 @@ class Plan:
     version: str
 
 
-def check(ctx: TaskContext, args: OpenWebUIArgs, wiring: Wiring) -> Change | None:
+def check(ctx: TaskContext, args: OpenWebUIArgs, wiring: Wiring, verify_now: bool = True) -> Change | None:
+    """What would change; with nothing to change and `verify_now`, the UI's health and models are checked."""
     _, _, version = wheelhouse_version(args, ctx.base_dir)
     host = _probe(ctx, args)
     if host.python is None:
@@ -124,6 +125,8 @@ def check(ctx: TaskContext, args: OpenWebUIArgs, wiring: Wiring) -> Change | Non
         version=version,
     )
     if not (plan.install or plan.secret or plan.env or host.running is None):
+        if not verify_now:
+            return None
         verify.health_or_fail(ctx, args, lambda: _log_tail(ctx, install_dir))
         verify.on_host(ctx, args, wiring)
         return None

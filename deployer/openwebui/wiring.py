@@ -22,8 +22,10 @@ What deployer does instead:
 - Several Ollama nodes behind one UI (``backends``): ``OLLAMA_BASE_URLS`` lists
   their inventory addresses; their Ollama must listen on an address the
   front-door host reaches. deployer checks that before starting the UI and
-  refuses with the choices when it does not (loopback-only backends would
-  need SSH tunnels kept up from the front door, which deployer does not run).
+  refuses with the choices when it does not. With ``backend_reach: tunnel``
+  their Ollama stays on loopback: the front door keeps SSH port forwards to
+  them (deployer/openwebui/tunnels.py) and the URLs name its local ends
+  (host network).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from urllib.parse import urlsplit
 from deployer.errors import ModuleFailure
 from deployer.ollama.config import DEFAULT_ENDPOINT
 from deployer.openwebui.config import OpenWebUIArgs
+from deployer.openwebui.tunnels import Backend, backends
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 ANY = ("0.0.0.0", "::", "")
@@ -51,6 +54,8 @@ class Wiring:
     reason: str
     #: the URLs are other hosts (backends), not this host's Ollama
     remote: bool = False
+    #: backend_reach: tunnel: the SSH port forwards the URLs go through
+    tunnels: tuple[Backend, ...] = ()
 
     @property
     def env(self) -> dict[str, str]:
@@ -73,6 +78,12 @@ def _bracket(host: str) -> str:
 def resolve(args: OpenWebUIArgs, variables: Mapping[str, Any]) -> Wiring:
     """The wiring for `args` on this host (`variables`: groups and hostvars, for backends)."""
     docker = args.mode == "docker"
+    if args.backends and args.backend_reach == "tunnel":
+        ends = backends(backend_hosts(args.backends, variables), args.tunnel_port, args.backend_port)
+        return Wiring(
+            "host", tuple(b.url for b in ends),
+            f"{len(ends)} Ollama backend(s) through SSH tunnels from this host: OLLAMA_BASE_URLS", remote=True, tunnels=tuple(ends),
+        )
     if args.backends:
         urls = tuple(f"http://{_bracket(a)}:{args.backend_port}" for a in backend_addresses(args.backends, variables))
         network = "bridge" if args.network == "auto" else args.network
@@ -105,8 +116,13 @@ def resolve(args: OpenWebUIArgs, variables: Mapping[str, Any]) -> Wiring:
     return Wiring(network, (f"http://{_bracket(host)}:{port}",), f"Ollama bound to {host}")
 
 
-def backend_addresses(backends: list[str], variables: Mapping[str, Any]) -> list[str]:
-    """Addresses of the hosts named by `backends` (groups or hosts), in order, without repeats."""
+def backend_addresses(names: list[str], variables: Mapping[str, Any]) -> list[str]:
+    """Addresses of the hosts named by `names` (groups or hosts), in order, without repeats."""
+    return [str(hv["ansible_host"]) if "ansible_host" in hv else h for h, hv in backend_hosts(names, variables)]
+
+
+def backend_hosts(backends: list[str], variables: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(name, host vars) of the hosts named by `backends` (groups or hosts), in order, without repeats."""
     groups: Mapping[str, list[str]] = variables.get("groups") or {}
     hostvars: Mapping[str, Any] = variables.get("hostvars") or {}
     hosts: list[str] = []
@@ -126,13 +142,12 @@ def backend_addresses(backends: list[str], variables: Mapping[str, Any]) -> list
     out = []
     for h in hosts:
         try:
-            hv = hostvars[h]
+            out.append((h, hostvars[h]))
         except KeyError:
             raise ModuleFailure(
                 f"backends: the variables of {h} are not known in this run",
                 hint="run a play on the backends earlier in the same run (e.g. the one that installs Ollama there)",
             ) from None
-        out.append(str(hv["ansible_host"]) if "ansible_host" in hv else h)
     return out
 
 
@@ -200,10 +215,13 @@ def unreachable_message(bad: list[Reach], where: str, wiring: Wiring) -> str:
     lines += [f"  {r.url}: {r.error}" for r in bad]
     if wiring.remote:
         lines.append(
-            "Ollama listens on 127.0.0.1 by default, so other hosts cannot reach it. Either set the backends' "
-            "ollama: listen to their lab address (Ollama has no authentication: firewall that port to the front "
-            "door), or run the UI on each node. deployer does not keep SSH tunnels from the front door to the nodes."
+            "Ollama listens on 127.0.0.1 by default, so other hosts cannot reach it. Either set backend_reach: tunnel "
+            "(SSH port forwards from the front door; Ollama stays on loopback), or set the backends' ollama: listen to "
+            "their lab address (Ollama has no authentication: firewall that port to the front door), or run the UI "
+            "on each node."
         )
+        if wiring.tunnels:
+            lines[-1] = "The SSH tunnels from the front door are up, but Ollama does not answer at the other end: is it running on each backend, on 127.0.0.1 at backend_port?"
     else:
         lines.append(f"Wiring: {wiring.reason}. Is Ollama running and listening there?")
     return "\n".join(lines)

@@ -254,3 +254,90 @@ def test_front_door_for_several_ollama_nodes(fleet: Fleet, engine: DockerEngine,
     service = results(res)["Open WebUI: service"]["data"]
     assert [o["models"] for o in service["ollama"]] == [["qwen2.5:0.5b"], ["qwen2.5:0.5b"]]
     assert service["url"] == f"http://{fleet.host(HOST).address}:3109/"
+
+
+
+def test_front_door_through_ssh_tunnels_to_loopback_nodes(
+    fleet: Fleet, engine: DockerEngine, images: ImageFactory, tmp_path: Path, deployer_cli: Runner
+) -> None:
+    """backend_reach: tunnel: the nodes' Ollama stays on 127.0.0.1; the front door forwards to it over SSH."""
+    nodes = ["h5", "h3"]
+    inv = inventory(fleet, tmp_path / "hosts.ini", ["h3", "h4", "h5"], groups={"compute": nodes, "frontdoor": [HOST]})
+    archive, _ = images.archive("owui-tun")
+    conf = {"name": "owui-tun", "port": 3111, "tag": "owui-tun", "volume": "owui-tun-data", "image_tarball": str(archive),
+            "docker_host": engine.docker_host, "health_timeout": 30, "secret_file": "/etc/deployer/owui-tests/owui-tun.secret",
+            "backends": ["compute"], "backend_port": 11633, "backend_reach": "tunnel", "tunnel_port": 21611,
+            "admin_email": ADMIN_EMAIL, "admin_password": "{{ openwebui_admin_password }}"}
+    pb = playbook(tmp_path / "tun.yml", [
+        {"name": "Ollama nodes", "hosts": "compute", "gather_facts": False, "tasks": [{"debug": {"msg": "node"}}]},
+        {"name": "Front door", "hosts": "frontdoor", "gather_facts": False, "frontend": {"open_webui": conf}},
+    ])
+    state = "/root/.local/state/deployer/open-webui-tunnels/owui-tun"
+    tag = f"deployer-tunnel:{HOST}:owui-tun"
+
+    def authorized(host: str) -> list[str]:
+        keys = fleet.path(host, "/root/.ssh/authorized_keys")
+        return [ln for ln in keys.read_text().splitlines() if ln.endswith(tag)] if keys.exists() else []
+
+    ollamas = [OllamaOnHost(fleet, h, "127.0.0.1", 11633, "ollama-tun").start() for h in nodes]
+    try:
+        check = deployer_cli("run", str(pb), "-i", str(inv), "--check", "--json")
+        assert check.rc == 0, str(check)
+        msg = results(check)["Open WebUI: service"]["msg"]
+        assert "make the tunnel key; authorize it on h5, h3 (forwarding to Ollama's port only); start the SSH tunnels to h5, h3" in msg
+        assert container(engine, "owui-tun") is None and not fleet.path(HOST, state).exists()
+        assert authorized("h5") == [] and authorized("h3") == []
+
+        res = deployer_cli("run", str(pb), "-i", str(inv), "--json")
+        assert res.rc == 0, str(res)
+        env = dict(e.split("=", 1) for e in container(engine, "owui-tun")["Config"]["Env"])
+        assert env["OLLAMA_BASE_URLS"] == "http://127.0.0.1:21611;http://127.0.0.1:21612"
+        service = results(res)["Open WebUI: service"]["data"]
+        assert [o["models"] for o in service["ollama"]] == [["qwen2.5:0.5b"], ["qwen2.5:0.5b"]]
+        assert [t["backend"] for t in service["tunnels"]] == nodes
+        for h in nodes:  # the key may forward to Ollama's port, nothing else
+            (line,) = authorized(h)
+            assert line.startswith('restrict,port-forwarding,permitopen="127.0.0.1:11633",command="/bin/false" ssh-ed25519 ')
+        assert oct(fleet.path(HOST, f"{state}/id_ed25519").stat().st_mode & 0o777) == "0o600"
+        shell = fleet.exec(HOST, f"ssh -F /dev/null -i {state}/id_ed25519 -o BatchMode=yes -o UserKnownHostsFile={state}/known_hosts "
+                                 f"root@{fleet.host('h5').address} hostname", check=False)
+        assert shell.returncode != 0 and "h5" not in shell.stdout  # no shell with this key
+        listening = fleet.exec(HOST, "ss -Hltn").stdout
+        assert "127.0.0.1:21611" in listening and "0.0.0.0:21611" not in listening
+
+        again = deployer_cli("run", str(pb), "-i", str(inv), "--json")
+        assert again.rc == 0 and results(again)["Open WebUI: service"]["status"] == "ok", str(again)
+
+        # the keeper died (a reboot of the front door): the rerun starts the tunnels again, the UI is kept
+        pid = fleet.path(HOST, f"{state}/keeper.pid").read_text().strip()
+        fleet.exec(HOST, f"kill -TERM -{pid}")
+        fleet.exec(HOST, f"for i in $(seq 50); do kill -0 {pid} 2>/dev/null || exit 0; sleep 0.1; done; exit 1")
+        healed = deployer_cli("run", str(pb), "-i", str(inv), "--json")
+        assert healed.rc == 0, str(healed)
+        msg = results(healed)["Open WebUI: service"]["msg"]
+        assert msg.startswith("start the SSH tunnels to h5, h3; Open WebUI at http://"), msg  # the container is kept
+        assert [o["models"] for o in results(healed)["Open WebUI: service"]["data"]["ollama"]] == [["qwen2.5:0.5b"]] * 2
+        assert len(authorized("h5")) == 1  # not added twice
+
+        # another node list: the keeper is rewritten and replaced, not started beside the old one
+        old = fleet.path(HOST, f"{state}/keeper.pid").read_text().strip()
+        conf["backends"] = ["h3"]
+        playbook(tmp_path / "tun.yml", [
+            {"name": "Ollama nodes", "hosts": "compute", "gather_facts": False, "tasks": [{"debug": {"msg": "node"}}]},
+            {"name": "Front door", "hosts": "frontdoor", "gather_facts": False, "frontend": {"open_webui": conf}},
+        ])
+        fewer = deployer_cli("run", str(pb), "-i", str(inv), "--json")
+        assert fewer.rc == 0, str(fewer)
+        assert "restart the SSH tunnels to h3" in results(fewer)["Open WebUI: service"]["msg"]
+        assert fleet.exec(HOST, f"kill -0 {old}", check=False).returncode != 0
+        listening = fleet.exec(HOST, "ss -Hltn").stdout
+        assert "127.0.0.1:21611" in listening and "127.0.0.1:21612" not in listening
+        sessions = fleet.exec(HOST, "for p in $(pgrep -f '^sh ./keeper.sh'); do ps -o sid= -p $p; done | sort -u").stdout.split()
+        assert len(sessions) == 1, sessions  # one keeper
+    finally:
+        for o in ollamas:
+            o.stop()
+        pid_file = fleet.path(HOST, f"{state}/keeper.pid")
+        if pid_file.exists():
+            fleet.exec(HOST, f"kill -TERM -{pid_file.read_text().strip()}", check=False)
+        engine.docker("rm", "-f", "owui-tun", check=False)

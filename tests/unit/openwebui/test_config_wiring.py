@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from deployer.errors import ModuleFailure
 from deployer.openwebui.config import AdminArgs, OpenWebUIArgs
+from deployer.openwebui.tunnels import authorized_line, keeper_script
 from deployer.openwebui.wiring import FETCH_TAGS, Reach, parse_fetch, resolve, unreachable_message
 
 
@@ -31,6 +32,10 @@ from deployer.openwebui.wiring import FETCH_TAGS, Reach, parse_fetch, resolve, u
         ({"mode": "pip", "wheelhouse": "w", "network": "host"}, "network is for mode: docker"),
         ({"version": "0.6.5"}, "version is for mode: pip"),
         ({"restart": "sometimes"}, "Input should be"),
+        ({"backend_reach": "tunnel"}, "backend_reach: tunnel is for a front door: name the Ollama nodes in backends"),
+        ({"backend_reach": "tunnel", "backends": ["c"], "network": "bridge"}, "needs network: host (or auto)"),
+        ({"backend_reach": "ssh", "backends": ["c"]}, "Input should be 'network' or 'tunnel'"),
+        ({"tunnel_port": 80}, "greater than or equal to 1024"),
     ],
 )
 def test_bad_arguments_say_why(args: dict, message: str) -> None:
@@ -117,3 +122,29 @@ def test_unreachable_backends_explain_the_loopback_default() -> None:
     assert "Ollama listens on 127.0.0.1 by default" in text and "http://a:11434: Connection refused" in text
     single = resolve(OpenWebUIArgs(), {})
     assert "Is Ollama running" in unreachable_message([Reach(single.urls[0], False, error="refused")], "c", single)
+
+
+def test_tunnel_backends_are_reached_on_local_ports_over_the_host_network() -> None:
+    variables = {
+        "groups": {"compute": ["n1", "n2"]},
+        "hostvars": {"n1": {"ansible_host": "10.0.0.1", "ansible_user": "llm"}, "n2": {"ansible_port": 2222}},
+    }
+    w = resolve(OpenWebUIArgs(backends=["compute"], backend_reach="tunnel", tunnel_port=30000, backend_port=11500), variables)
+    assert w.network == "host" and w.remote
+    assert w.env == {"OLLAMA_BASE_URLS": "http://127.0.0.1:30000;http://127.0.0.1:30001"}
+    n1, n2 = w.tunnels
+    assert (n1.address, n1.ssh_port, n1.user, n1.local_port, n1.ollama_port) == ("10.0.0.1", 22, "llm", 30000, 11500)
+    assert (n2.address, n2.known_hosts_name, n2.user) == ("n2", "[n2]:2222", None)
+    script = keeper_script(list(w.tunnels))
+    assert "tunnel 30000 llm@10.0.0.1 22 11500 &  # n1" in script and "tunnel 30001 n2 2222 11500 &  # n2" in script
+    assert "StrictHostKeyChecking=yes" in script and "ExitOnForwardFailure=yes" in script
+    line = authorized_line(n1, "ssh-ed25519 AAAAC3Nza deployer-tunnel:door:owui", "deployer-tunnel:door:owui")
+    assert line == ('restrict,port-forwarding,permitopen="127.0.0.1:11500",command="/bin/false" '
+                    "ssh-ed25519 AAAAC3Nza deployer-tunnel:door:owui")
+    text = unreachable_message([Reach(n1.url, False, error="Connection refused")], "door", w)
+    assert "The SSH tunnels from the front door are up, but Ollama does not answer" in text
+
+
+def test_the_loopback_refusal_offers_the_tunnel() -> None:
+    w = resolve(OpenWebUIArgs(backends=["a"]), {"groups": {}, "hostvars": {"a": {}}})
+    assert "set backend_reach: tunnel" in unreachable_message([Reach(w.urls[0], False, error="refused")], "door", w)
