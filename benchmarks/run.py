@@ -27,6 +27,11 @@ def main(argv: list[str]) -> int:
     if argv and argv[0] in PARTS:
         PARTS[argv[0]](argv[1:])
         return 0
+    unknown = [a for a in argv if a != "--quick"]
+    if unknown:
+        # anything else (--help too) gets the usage instead of a 25-minute run
+        print(__doc__.strip() + "\n\nA part's own options: python benchmarks/run.py rollout --help", file=sys.stderr)
+        return 0 if unknown[0] in ("-h", "--help") else 2
     quick = "--quick" in argv
     plan = {
         "rollout": ["--hosts", "1,10" if quick else "1,10,50", "--reps", "2" if quick else "3"],
