@@ -19,7 +19,8 @@ What deployer sets up, as the login user on each side (no root needed):
   ``restrict,port-forwarding,permitopen="127.0.0.1:<port>",command="/bin/false"``.
 
 A rerun with the same nodes changes nothing; another node list rewrites the
-keeper and restarts it. The keeper does not survive a reboot of the front
+keeper and restarts it, and takes the key off nodes that are no longer
+backends (a warning when one cannot be reached). The keeper does not survive a reboot of the front
 door (the next run starts it again).
 """
 
@@ -122,6 +123,7 @@ class Plan:
     make_key: bool
     public_key: str | None
     authorize: list[Backend] = field(default_factory=list)  # nodes without this key's line
+    revoke: list[str] = field(default_factory=list)  # earlier backends that are no longer
     restart: bool = False
     steps: list[str] = field(default_factory=list)
 
@@ -148,12 +150,24 @@ def _host_key(ctx: TaskContext, b: Backend) -> str:
     return f"{b.known_hosts_name} {key}"
 
 
-def _front_state(ctx: TaskContext, name: str) -> tuple[str, str | None, str | None, bool]:
-    """(directory, public key, keeper sha256, keeper running) on the front door, one round trip."""
+@dataclass(frozen=True)
+class FrontState:
+    """The tunnel files and keeper on the front door."""
+
+    directory: str
+    public_key: str | None
+    keeper_sha: str | None
+    running: bool
+    nodes: tuple[str, ...]  # the backends the current keeper.sh serves (its "# host" comments)
+
+
+def _front_state(ctx: TaskContext, name: str) -> FrontState:
+    """What the front door has, in one round trip."""
     script = f"""d="$HOME"/{STATE_DIR}/{shlex.quote(name)}
 echo "dir $d"
 [ -f "$d/id_ed25519" ] && [ -f "$d/id_ed25519.pub" ] && echo "pub $(cat "$d/id_ed25519.pub")"
-[ -f "$d/{KEEPER}" ] && echo "keeper $(cat "$d/{KEEPER}" "$d/known_hosts" 2>/dev/null | sha256sum | cut -c1-64)"
+[ -f "$d/{KEEPER}" ] && echo "keeper $(cat "$d/{KEEPER}" "$d/known_hosts" 2>/dev/null | sha256sum | cut -c1-64)" &&
+  sed -n 's/^tunnel .* \\&  # \\([^ ]*\\)$/node \\1/p' "$d/{KEEPER}"
 pid=$(cat "$d/keeper.pid" 2>/dev/null)
 [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q {KEEPER} "/proc/$pid/cmdline" 2>/dev/null && echo running
 command -v ssh >/dev/null 2>&1 || echo no-ssh
@@ -161,7 +175,7 @@ true"""
     res = ctx.probe(script, become=False)
     if not res.ok:
         raise ModuleFailure(f"cannot read the tunnel state on {ctx.host}: {res.tail(3)}")
-    directory, pub, sha, running = "", None, None, False
+    directory, pub, sha, running, nodes = "", None, None, False, []
     for line in res.stdout.splitlines():
         word, _, rest = line.partition(" ")
         if word == "dir":
@@ -170,11 +184,13 @@ true"""
             pub = rest.strip()
         elif word == "keeper":
             sha = rest.strip()
+        elif word == "node":
+            nodes.append(rest.strip())
         elif word == "running":
             running = True
         elif word == "no-ssh":
             raise ModuleFailure(f"no ssh client on {ctx.host}", hint="install openssh-client there, or use backend_reach: network")
-    return directory, pub, sha, running
+    return FrontState(directory, pub, sha, running, tuple(nodes))
 
 
 def _authorized(ctx: TaskContext, b: Backend, tag: str) -> list[str]:
@@ -187,26 +203,30 @@ def _authorized(ctx: TaskContext, b: Backend, tag: str) -> list[str]:
 
 def check(ctx: TaskContext, name: str, tunnels: list[Backend]) -> Plan:
     """Compare the front door and the nodes with what the tunnels need (read-only)."""
-    directory, pub, sha, running = _front_state(ctx, name)
+    front = _front_state(ctx, name)
     known = "".join(_host_key(ctx, b) + "\n" for b in tunnels)
     keeper = keeper_script(tunnels)
-    plan = Plan(name, tunnels, keeper, known, directory, make_key=pub is None, public_key=pub)
+    pub = front.public_key
+    plan = Plan(name, tunnels, keeper, known, front.directory, make_key=pub is None, public_key=pub)
     tag = comment(ctx, name)
-    if plan.make_key:
+    if pub is None:
         plan.steps.append("make the tunnel key")
         plan.authorize = list(tunnels)
     else:
-        assert pub is not None
         plan.authorize = [b for b in tunnels if _authorized(ctx, b, tag) != [authorized_line(b, pub, tag)]]
     if plan.authorize:
         plan.steps.append(
             f"authorize it on {', '.join(b.host for b in plan.authorize)} (forwarding to Ollama's port only)"
         )
     want = hashlib.sha256((keeper + known).encode()).hexdigest()
-    if sha != want or not running:
+    if front.keeper_sha != want or not front.running:
         plan.restart = True
-        what = "restart" if running else "start"
+        what = "restart" if front.running else "start"
         plan.steps.append(f"{what} the SSH tunnels to {', '.join(b.host for b in tunnels)}")
+    current = {b.host for b in tunnels}
+    plan.revoke = [h for h in front.nodes if h not in current]
+    if plan.revoke:
+        plan.steps.append(f"remove the key from {', '.join(plan.revoke)} (no longer a backend)")
     return plan
 
 
@@ -236,8 +256,28 @@ def apply(ctx: TaskContext, plan: Plan) -> None:
             raise ModuleFailure(f"cannot add the tunnel key to {b.host}'s authorized_keys: {res.tail(3)}")
     if plan.restart:
         _restart(ctx, plan)
+    for host in plan.revoke:
+        _revoke(ctx, host, tag)
     ctx.report(tunnels=[{"backend": b.host, "local": f"127.0.0.1:{b.local_port}", "remote": f"{b.address}:{b.ollama_port}"}
                         for b in plan.tunnels])
+
+
+def _revoke(ctx: TaskContext, host: str, tag: str) -> None:
+    """Take this front door's line out of a former backend's authorized_keys (a warning when it cannot)."""
+    ctx.require_writable(f"remove the tunnel key from {host}")
+    script = (
+        'f="$HOME/.ssh/authorized_keys"; [ -f "$f" ] || exit 0; '
+        f'grep -v -F -- {shlex.quote(" " + tag)} "$f" > "$f.deployer-new"; '
+        'chmod 600 "$f.deployer-new" && mv -f "$f.deployer-new" "$f"'
+    )
+    try:
+        res = ctx.peer(host).run(script)
+        problem = None if res.ok else res.tail(3)
+    except DeployerError as exc:
+        problem = str(exc)
+    if problem:
+        ctx.warn(f"could not remove the tunnel key from {host} ({problem}): delete the line ending in '{tag}' "
+                 "from its ~/.ssh/authorized_keys by hand")
 
 
 def _restart(ctx: TaskContext, plan: Plan) -> None:

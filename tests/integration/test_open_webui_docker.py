@@ -328,7 +328,11 @@ def test_front_door_through_ssh_tunnels_to_loopback_nodes(
         ])
         fewer = deployer_cli("run", str(pb), "-i", str(inv), "--json")
         assert fewer.rc == 0, str(fewer)
-        assert "restart the SSH tunnels to h3" in results(fewer)["Open WebUI: service"]["msg"]
+        msg = results(fewer)["Open WebUI: service"]["msg"]
+        assert "restart the SSH tunnels to h3; remove the key from h5 (no longer a backend)" in msg, msg
+        assert authorized("h5") == [] and len(authorized("h3")) == 1
+        settled = deployer_cli("run", str(pb), "-i", str(inv), "--json")
+        assert settled.rc == 0 and results(settled)["Open WebUI: service"]["status"] == "ok", str(settled)
         assert fleet.exec(HOST, f"kill -0 {old}", check=False).returncode != 0
         listening = fleet.exec(HOST, "ss -Hltn").stdout
         assert "127.0.0.1:21611" in listening and "127.0.0.1:21612" not in listening
