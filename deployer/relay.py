@@ -31,6 +31,9 @@ from deployer.modules.base import TaskContext
 
 #: seconds a source waits for its receiver to connect, or for its own file to grow
 IDLE_TIMEOUT = 60
+#: seconds a source waits for its file to appear at all (its own receive starts
+#: within a round trip or two of it joining the group; longer means it is gone)
+APPEAR_TIMEOUT = 15
 #: relay attempts per host before it takes the artefact from the control node
 ATTEMPTS = 3
 
@@ -40,7 +43,7 @@ ATTEMPTS = 3
 _SERVE = r"""
 import os, socket, sys, time
 part, dest, marker, sha = sys.argv[1:5]
-size, token, idle = int(sys.argv[5]), sys.argv[6].encode(), float(sys.argv[7])
+size, token, idle, appear = int(sys.argv[5]), sys.argv[6].encode(), float(sys.argv[7]), float(sys.argv[8])
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.bind(("", 0)); s.listen(4); s.settimeout(idle)
 print(s.getsockname()[1], flush=True)
@@ -51,7 +54,7 @@ null = os.open(os.devnull, os.O_RDWR)
 for fd in (0, 1, 2):
     os.dup2(null, fd)
 def source():
-    end = time.monotonic() + idle
+    end = time.monotonic() + appear
     while time.monotonic() < end:
         try:
             with open(marker) as m:
@@ -250,7 +253,7 @@ def _from_peer(ctx: TaskContext, art: transfer.LocalArtifact, dest: str, offset:
     token = secrets.token_hex(16)
     serve = shlex.join([
         "python3", "-c", _SERVE, dest + ".part", dest, transfer.marker_path(dest), art.sha256,
-        str(art.size), token, str(IDLE_TIMEOUT),
+        str(art.size), token, str(IDLE_TIMEOUT), str(APPEAR_TIMEOUT),
     ])
     try:
         res = src.connection.run(serve, become=src.become, timeout=30)
