@@ -57,6 +57,42 @@ def _cache_file() -> Path:
     return Path(base) / "deployer" / "digests.json"
 
 
+def _cache_key(p: Path, st: os.stat_result) -> str:
+    return f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def _read_cache() -> dict[str, str]:
+    try:
+        return json.loads(_cache_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _store(entries: dict[str, str]) -> None:
+    """Add digests to the cache file (atomically; concurrent writers each keep theirs)."""
+    cache_path = _cache_file()
+    with _cache_lock:
+        cache = _read_cache()
+        cache.update(entries)
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(cache), encoding="utf-8")
+        os.replace(tmp, cache_path)
+
+
+def remember(files: dict[Path, str]) -> None:
+    """Record digests the caller has just verified (a download checked against
+    its sha256), so that pushing these files does not hash them again."""
+    entries = {}
+    for path, digest in files.items():
+        try:
+            entries[_cache_key(path, path.stat())] = digest.removeprefix("sha256:")
+        except FileNotFoundError:
+            continue
+    if entries:
+        _store(entries)
+
+
 def local_artifact(path: str | Path, expected_sha256: str | None = None) -> LocalArtifact:
     """Size and digest of a local file (digest cached per file version)."""
     p = Path(path).expanduser()
@@ -66,31 +102,16 @@ def local_artifact(path: str | Path, expected_sha256: str | None = None) -> Loca
         raise NotStaged(f"{p} is not there", str(p), "stage it first (deployer stage) or fix the path")
     if not p.is_file():
         raise InputError("artefact is not a regular file", Location(str(p)))
-    key = f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    cache_path = _cache_file()
+    key = _cache_key(p, st)
     with _cache_lock:
-        cache: dict[str, str] = {}
-        try:
-            cache = json.loads(cache_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass
-        digest = cache.get(key)
+        digest = _read_cache().get(key)
     if digest is None:
         h = hashlib.sha256()
         with open(p, "rb") as fh:
             for block in iter(lambda: fh.read(4 << 20), b""):
                 h.update(block)
         digest = h.hexdigest()
-        with _cache_lock:
-            try:
-                cache = json.loads(cache_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                cache = {}
-            cache[key] = digest
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(json.dumps(cache), encoding="utf-8")
-            os.replace(tmp, cache_path)
+        _store({key: digest})
     if expected_sha256 and expected_sha256.lower() != digest:
         raise InputError(
             f"sha256 mismatch: the file has {digest}, sha256sum.txt says {expected_sha256.lower()}",

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from deployer.errors import InputError, Location
 from deployer.ollama.registry import Layer, Manifest, ManifestError, ModelName, blob_filename, human_size
-from deployer.transfer import local_artifact
+from deployer.transfer import local_artifact, remember
 
 FORMAT = 1
 INFO_FILE = "bundle.json"
@@ -275,6 +275,8 @@ class BundleWriter:
             os.replace(self.final, old)
         os.replace(self.work, self.final)
         shutil.rmtree(old, ignore_errors=True)
+        # every blob was checked against its digest on the way in: pushes need not hash them again
+        remember({self.final / "blobs" / blob_filename(layer.digest): layer.digest for layer in manifest.blobs})
         return Bundle.open(self.final)
 
     def abort(self) -> None:

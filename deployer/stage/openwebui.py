@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from deployer import transfer
 from deployer.ollama.release import version_tuple
 from deployer.openwebui.imagefile import read_archive
 from deployer.stage import layout
@@ -178,11 +179,8 @@ def _wheels_of(pip_output: str, house: Path) -> list[Path]:
 
 
 def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
+    """The file's digest, kept in the push's digest cache (the rollout does not hash it again)."""
+    return transfer.local_artifact(path).sha256
 
 
 def _tail(text: str, lines: int = 3) -> str:

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import BinaryIO
 
+from deployer import transfer
 from deployer.ollama.bundle import BundleError, BundleWriter
 from deployer.ollama.registry import Layer
 from deployer.stage.http import Corrupt, Cut
@@ -66,6 +67,7 @@ class FileSink:
             raise Corrupt(f"{self.label}: the downloaded data hashes to sha256:{digest}, not sha256:{self.sha256}; deleted")
         os.replace(self.part, self.dest)
         self.digest = digest
+        transfer.remember({self.dest: digest})  # the push will not hash it again
 
 
 class BlobSink:

@@ -3,6 +3,7 @@ without re-hashing, refused when the disk is too small, clean when interrupted."
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
@@ -120,3 +121,52 @@ def test_probe_reports_free_space_of_the_nearest_existing_directory(artefact: tr
     assert st.free_dir == str(tmp_path)
     assert st.free is not None and st.free > 0
     assert not st.present and st.part_size is None
+
+
+class _NoHashing:
+    """Stands in for hashlib in deployer.transfer: hashing a file is the failure here."""
+
+    def sha256(self, *a: object) -> object:
+        raise AssertionError("the file was hashed again")
+
+
+def test_a_remembered_digest_spares_the_hashing_until_the_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    f = tmp_path / "ollama-linux-amd64.tgz"
+    f.write_bytes(b"release" * 1000)
+    digest = hashlib.sha256(f.read_bytes()).hexdigest()
+    transfer.remember({f: f"sha256:{digest}", tmp_path / "gone": "0" * 64})  # a missing file is skipped
+    monkeypatch.setattr(transfer, "hashlib", _NoHashing())
+    assert transfer.local_artifact(f).sha256 == digest
+    f.write_bytes(b"another release" * 1000)  # another version of the file: its digest is not known
+    with pytest.raises(AssertionError, match="hashed again"):
+        transfer.local_artifact(f)
+
+
+def test_staged_downloads_and_bundles_are_not_hashed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import io
+
+    from deployer.ollama.bundle import Bundle, BundleWriter
+    from deployer.stage.sinks import FileSink
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data = b"archive bytes" * 5000
+    sink = FileSink(tmp_path / "a.tgz", "a.tgz", sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    sink.write(io.BytesIO(data), resumed=False, length=len(data))
+    blob, config = b"gguf weights" * 3000, b'{"model_format": "gguf"}'
+    d_blob, d_config = (f"sha256:{hashlib.sha256(x).hexdigest()}" for x in (blob, config))
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": d_config, "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.ollama.image.model", "digest": d_blob, "size": len(blob)}],
+    }).encode()
+    w = BundleWriter(tmp_path / "bundles", "qwen2.5:0.5b", source="test")
+    w.add_blob(d_blob, io.BytesIO(blob))
+    w.add_blob(d_config, io.BytesIO(config))
+    path = w.finish(manifest).path
+    monkeypatch.setattr(transfer, "hashlib", _NoHashing())
+    assert transfer.local_artifact(tmp_path / "a.tgz").sha256 == sink.digest
+    Bundle.open(path).verify()  # every blob checked against its name, from the cache
