@@ -15,6 +15,7 @@ reading the data again. Written atomically; readers tolerate unknown fields.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from datetime import datetime, timezone
@@ -110,8 +111,17 @@ class ArtifactsManifest:
             target = self.root / entry.file
             if target.is_file():
                 entry = entry.model_copy(update={"mtime_ns": target.stat().st_mtime_ns})
-        self._entries[entry.key] = entry
-        self.save()
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f".{FILE}.lock", "a") as lock:
+            # another `deployer stage` into this directory may have recorded
+            # entries since we read it: merge under the lock, never overwrite them
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                on_disk = ArtifactsManifest.load(self.root)._entries
+            except InputError:
+                on_disk = {}
+            self._entries = {**self._entries, **on_disk, entry.key: entry}
+            self.save()
 
     def save(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
