@@ -85,8 +85,12 @@ def run_n(n: int, reps: int, bin_dir: Path, tools: tuple[str, ...], work: Path, 
     with Fleet(n, systemd_hosts=systemd, users=False) as fleet:
         inputs = write_inputs(fleet, work)
         runs: dict[str, dict[str, list[Timed]]] = {t: {"first": [], "noop": []} for t in tools}
-        for rep in range(reps):
-            order = tools[rep % len(tools):] + tools[: rep % len(tools)]
+        # rep 0 is an untimed warm-up of every tool: a fresh fleet's hosts are
+        # colder than a lab's (new overlay mounts: every program's first start
+        # on a host costs more), and only the tool that happened to go first
+        # would pay for it
+        for rep in range(-1, reps):
+            order = tools[rep % len(tools):] + tools[: rep % len(tools)] if rep >= 0 else tools
             for tool in order:
                 reset(fleet)
                 env = deployer_env() if tool == "deployer" else {"BENCH_SERVICE": service}
@@ -96,11 +100,14 @@ def run_n(n: int, reps: int, bin_dir: Path, tools: tuple[str, ...], work: Path, 
                     env = {"ANSIBLE_CONFIG": str(inputs["cfg"]), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(cp),
                            "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp")}
                 argv = argv_for(tool, bin_dir, inputs, n, service)
-                for kind in ("first", "noop"):
+                for kind in ("first", "noop") if rep >= 0 else ("first",):
                     cwd = DEPLOYER_SRC if tool == "deployer" else REPO
                     t = timed(argv, work / f"{tool}-{n}-{rep}-{kind}.log", env=env, cwd=cwd)
                     if t.rc != 0:
                         raise SystemExit(f"bench: {tool} failed (exit {t.rc}); see {t.log}:\n{t.log.read_text()[-3000:]}")
+                    if rep < 0:
+                        say(f"bench: N={n} warm-up  {tool:8s} {kind:5s} {t.seconds:6.2f} s (not counted)")
+                        continue
                     runs[tool][kind].append(t)
                     say(f"bench: N={n} rep {rep + 1}/{reps} {tool:8s} {kind:5s} {t.seconds:6.2f} s")
                 verify(fleet, tool)
