@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-if str(ROOT) not in sys.path:  # so `tests.fakes` imports however pytest was started
-    sys.path.insert(0, str(ROOT))
-
-from tests.fakes.harness import StandinServer  # noqa: E402
-from tests.fakes.registry import RegistryServer  # noqa: E402
+from tests.fakes.harness import StandinServer
+from tests.fakes.registry import RegistryServer
 
 
 @pytest.fixture

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-if str(ROOT) not in sys.path:  # so `tests.fakes` imports however pytest was started
-    sys.path.insert(0, str(ROOT))
-
-from tests.fakes.openwebui.harness import FakeWebUI  # noqa: E402
+from tests.fakes.openwebui.harness import FakeWebUI
 
 
 @pytest.fixture
