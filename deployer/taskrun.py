@@ -315,7 +315,7 @@ def _run_item(task: Task, hs: HostState, env: RunEnv, variables: Variables, item
         progress_sink=env.progress_sink,
         env=environment,
         after_task=lambda work: env.defer(hs.name, work),
-        peers=lambda name: env.peer(name),
+        peers=env.peer,
     )
     retries = _retries(task, templar, variables)
     delay = float(templar.render(task.kw.delay, variables)) if task.kw.until is not None else 0.0

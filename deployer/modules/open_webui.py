@@ -76,10 +76,10 @@ class OpenWebUIModule(Module[OpenWebUIArgs]):
                 service_pip.apply(ctx, args, wiring, service)
             else:
                 service_docker.apply(ctx, args, wiring, service)
-        elif args.mode == "pip":
-            service_pip.check(ctx, args, wiring)  # unchanged: health and models, as a rerun checks them
+        elif args.mode == "pip":  # the UI itself unchanged: its health and models, now through the tunnels
+            service_pip.verify_running(ctx, args, wiring)
         else:
-            service_docker.check(ctx, args, wiring)
+            service_docker.verify_running(ctx, args, wiring)
         # the result line says where the UI now is, without -v
         change.summary = f"{change.summary}; {ctx.result['msg']}"
 

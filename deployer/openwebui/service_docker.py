@@ -82,10 +82,8 @@ def check(ctx: TaskContext, args: OpenWebUIArgs, wiring: Wiring, verify_now: boo
         else:
             action = {"running": "none", "paused": "unpause"}.get(state, "start")
     if image == "present" and has_secret and action == "none":
-        if not verify_now:
-            return None
-        verify.health_or_fail(ctx, args, lambda: docker.logs_tail(args.name))
-        verify.in_container(ctx, args, wiring, docker)
+        if verify_now:
+            verify_running(ctx, args, wiring)
         return None
     steps = {
         "tag": f"tag image {want_id} as {args.image_ref}",
@@ -133,6 +131,13 @@ def apply(ctx: TaskContext, args: OpenWebUIArgs, wiring: Wiring, change: Change)
     elif plan.container in ("start", "unpause"):
         docker.run(f"docker {plan.container} {shlex.quote(args.name)}", f"docker {plan.container} {args.name}")
     ctx.report(image=args.image_ref, image_action=plan.image, container_action=plan.container)
+    verify.health_or_fail(ctx, args, lambda: docker.logs_tail(args.name))
+    verify.in_container(ctx, args, wiring, docker)
+
+
+def verify_running(ctx: TaskContext, args: OpenWebUIArgs, wiring: Wiring) -> None:
+    """The running container answers /health and sees Ollama's models."""
+    docker = Docker(ctx, args.docker_host)
     verify.health_or_fail(ctx, args, lambda: docker.logs_tail(args.name))
     verify.in_container(ctx, args, wiring, docker)
 

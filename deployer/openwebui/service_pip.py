@@ -125,10 +125,8 @@ def check(ctx: TaskContext, args: OpenWebUIArgs, wiring: Wiring, verify_now: boo
         version=version,
     )
     if not (plan.install or plan.secret or plan.env or host.running is None):
-        if not verify_now:
-            return None
-        verify.health_or_fail(ctx, args, lambda: _log_tail(ctx, install_dir))
-        verify.on_host(ctx, args, wiring)
+        if verify_now:
+            verify_running(ctx, args, wiring, install_dir)
         return None
     steps = []
     if plan.install:
@@ -204,5 +202,11 @@ def _masked(env_file: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def verify_running(ctx: TaskContext, args: OpenWebUIArgs, wiring: Wiring, install_dir: str | None = None) -> None:
+    """The running UI answers /health and sees Ollama's models (`install_dir`: expanded, else args')."""
+    verify.health_or_fail(ctx, args, lambda: _log_tail(ctx, install_dir or args.install_dir))
+    verify.on_host(ctx, args, wiring)
+
+
 def _log_tail(ctx: TaskContext, install_dir: str) -> str:
-    return ctx.probe(f"tail -n 15 {shlex.quote(install_dir)}/open-webui.log 2>/dev/null").stdout.strip()
+    return ctx.probe(f"tail -n 15 {sh_path(install_dir)}/open-webui.log 2>/dev/null").stdout.strip()

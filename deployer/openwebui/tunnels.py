@@ -120,8 +120,7 @@ class Plan:
     keeper: str
     known_hosts: str
     directory: str
-    make_key: bool
-    public_key: str | None
+    public_key: str | None  # None: the key is made by apply()
     authorize: list[Backend] = field(default_factory=list)  # nodes without this key's line
     revoke: list[str] = field(default_factory=list)  # earlier backends that are no longer
     restart: bool = False
@@ -207,7 +206,7 @@ def check(ctx: TaskContext, name: str, tunnels: list[Backend]) -> Plan:
     known = "".join(_host_key(ctx, b) + "\n" for b in tunnels)
     keeper = keeper_script(tunnels)
     pub = front.public_key
-    plan = Plan(name, tunnels, keeper, known, front.directory, make_key=pub is None, public_key=pub)
+    plan = Plan(name, tunnels, keeper, known, front.directory, public_key=pub)
     tag = comment(ctx, name)
     if pub is None:
         plan.steps.append("make the tunnel key")
@@ -233,7 +232,7 @@ def check(ctx: TaskContext, name: str, tunnels: list[Backend]) -> Plan:
 def apply(ctx: TaskContext, plan: Plan) -> None:
     d = shlex.quote(plan.directory)
     tag = comment(ctx, plan.name)
-    if plan.make_key:
+    if plan.public_key is None:
         res = ctx.run(
             f"mkdir -p {d} && chmod 700 {d} && rm -f {d}/id_ed25519 {d}/id_ed25519.pub && "
             f"ssh-keygen -q -t ed25519 -N '' -C {shlex.quote(tag)} -f {d}/id_ed25519 && cat {d}/id_ed25519.pub",
@@ -245,12 +244,7 @@ def apply(ctx: TaskContext, plan: Plan) -> None:
     assert plan.public_key is not None
     for b in plan.authorize:
         ctx.require_writable(f"authorize the tunnel key on {b.host}")
-        line = authorized_line(b, plan.public_key, tag)
-        script = (
-            'umask 077; mkdir -p "$HOME/.ssh" && f="$HOME/.ssh/authorized_keys" && touch "$f" && '
-            f'{{ grep -v -F -- {shlex.quote(" " + tag)} "$f"; printf "%s\\n" {shlex.quote(line)}; }} > "$f.deployer-new" && '
-            'chmod 600 "$f.deployer-new" && mv -f "$f.deployer-new" "$f"'
-        )
+        script = _rewrite_authorized(tag, authorized_line(b, plan.public_key, tag))
         res = _peer(ctx, b.host, "authorize the tunnel key").run(script)
         if not res.ok:
             raise ModuleFailure(f"cannot add the tunnel key to {b.host}'s authorized_keys: {res.tail(3)}")
@@ -262,14 +256,20 @@ def apply(ctx: TaskContext, plan: Plan) -> None:
                         for b in plan.tunnels])
 
 
+def _rewrite_authorized(tag: str, line: str | None) -> str:
+    """Shell: the login user's authorized_keys without this front door's lines, plus `line` (atomic rename)."""
+    add = f'printf "%s\\n" {shlex.quote(line)}; ' if line else ""
+    return (
+        'umask 077; mkdir -p "$HOME/.ssh" && f="$HOME/.ssh/authorized_keys" && touch "$f" && '
+        f'{{ grep -v -F -- {shlex.quote(" " + tag)} "$f"; {add}}} > "$f.deployer-new"; '
+        'chmod 600 "$f.deployer-new" && mv -f "$f.deployer-new" "$f"'
+    )
+
+
 def _revoke(ctx: TaskContext, host: str, tag: str) -> None:
     """Take this front door's line out of a former backend's authorized_keys (a warning when it cannot)."""
     ctx.require_writable(f"remove the tunnel key from {host}")
-    script = (
-        'f="$HOME/.ssh/authorized_keys"; [ -f "$f" ] || exit 0; '
-        f'grep -v -F -- {shlex.quote(" " + tag)} "$f" > "$f.deployer-new"; '
-        'chmod 600 "$f.deployer-new" && mv -f "$f.deployer-new" "$f"'
-    )
+    script = _rewrite_authorized(tag, None)
     try:
         res = ctx.peer(host).run(script)
         problem = None if res.ok else res.tail(3)
